@@ -1,0 +1,19 @@
+"""Keras layers of ALBERT."""
+
+from albert_tf.layers.activations import gelu_tanh, get_activation
+from albert_tf.layers.embedding import FactorizedEmbedding
+from albert_tf.layers.encoder import SharedEncoder, layer_to_group
+from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
+from albert_tf.layers.transformer import FeedForwardSublayer, SelfAttentionSublayer
+
+__all__ = [
+    "FactorizedEmbedding",
+    "FeedForwardSublayer",
+    "MaskedLMHead",
+    "SelfAttentionSublayer",
+    "SentenceOrderHead",
+    "SharedEncoder",
+    "gelu_tanh",
+    "get_activation",
+    "layer_to_group",
+]

@@ -1,0 +1,155 @@
+"""`AlbertPretrainer`: backbone + tied masked-LM head + sentence-order head, with the original losses."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
+from albert_tf.models.backbone import INPUT_KEYS, AlbertBackbone, as_config
+from albert_tf.models.inputs import select_inputs
+
+PRETRAINING_INPUT_KEYS = INPUT_KEYS + ("masked_lm_positions",)
+LABEL_KEYS = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+
+
+def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
+    """The original's MLM loss: sum(w * nll) / (sum(w) + 1e-5); exactly 0 when every weight is 0.
+
+    Returns `(loss, per_position_nll)`.
+    """
+    log_probs = ops.log_softmax(ops.cast(mlm_logits, "float32"), axis=-1)
+    ids = ops.cast(masked_lm_ids, "int32")
+    nll = -ops.squeeze(ops.take_along_axis(log_probs, ids[..., None], axis=-1), axis=-1)
+    weights = ops.cast(masked_lm_weights, "float32")
+    return ops.sum(weights * nll) / (ops.sum(weights) + 1e-5), nll
+
+
+def sentence_order_loss(sop_logits, labels):
+    """Mean cross-entropy of the 2-way sentence-order logits. Returns `(loss, per_example_nll)`."""
+    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    log_probs = ops.log_softmax(ops.cast(sop_logits, "float32"), axis=-1)
+    nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[:, None], axis=-1), axis=-1)
+    return ops.mean(nll), nll
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class AlbertPretrainer(keras.Model):
+    """ALBERT with its pretraining heads, trainable with `fit`.
+
+    Input: the backbone's dict plus `masked_lm_positions` `[B, P]`. Output: `mlm_logits` `[B, P, V]`
+    (float32; the decoder is the word-embedding table, transposed) and `sop_logits` `[B, 2]`.
+
+    Training batches carry `masked_lm_ids`, `masked_lm_weights` and `next_sentence_labels`, either as the
+    `y` of `(x, y)` or inside the single features dict, as the original TFRecords do. The loss is the
+    original's: weighted MLM loss plus sentence-order loss. Reported metrics: `masked_lm_accuracy`,
+    `masked_lm_loss`, `sentence_order_accuracy`, `sentence_order_loss`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from albert_tf import AlbertConfig
+    >>> config = AlbertConfig(vocab_size=100, embedding_size=8, hidden_size=16, num_hidden_layers=2,
+    ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    >>> model = AlbertPretrainer(config)
+    >>> batch = {"input_ids": np.full((2, 6), 7, "int32"), "input_mask": np.ones((2, 6), "int32"),
+    ...          "segment_ids": np.zeros((2, 6), "int32"), "masked_lm_positions": np.array([[1, 2]] * 2, "int32"),
+    ...          "masked_lm_ids": np.array([[5, 6]] * 2, "int32"), "masked_lm_weights": np.ones((2, 2), "float32"),
+    ...          "next_sentence_labels": np.array([[0], [1]], "int32")}
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(batch, epochs=1, verbose=0)
+    >>> sorted(k for k in history.history if "accuracy" in k)
+    ['masked_lm_accuracy', 'sentence_order_accuracy']
+    """
+
+    def __init__(self, config=None, backbone=None, dtype=None, **kwargs):
+        if backbone is None:
+            if config is None:
+                raise ValueError("AlbertPretrainer needs a `config` (AlbertConfig) or a `backbone`.")
+            backbone = AlbertBackbone(as_config(config), dtype=dtype)
+        elif config is not None and as_config(config).to_dict() != backbone.config.to_dict():
+            raise ValueError("AlbertPretrainer got both `config` and a `backbone` built from another config.")
+        super().__init__(dtype=dtype if dtype is not None else backbone.dtype_policy, **kwargs)
+        config = backbone.config
+        self.backbone = backbone
+        self.config = config
+        self.masked_lm_head = MaskedLMHead(
+            vocab_size=config.vocab_size,
+            embedding_size=config.embedding_size,
+            hidden_act=config.hidden_act,
+            initializer_range=config.initializer_range,
+            dtype=self.dtype_policy,
+            name="masked_lm_head",
+        )
+        self.sentence_order_head = SentenceOrderHead(
+            initializer_range=config.initializer_range, dtype=self.dtype_policy, name="sentence_order_head"
+        )
+        # Built eagerly so that weights exist before `.keras` loading or checkpoint conversion.
+        self.masked_lm_head.build((None, None, config.hidden_size))
+        self.sentence_order_head.build((None, config.hidden_size))
+        self.masked_lm_accuracy = keras.metrics.Mean(name="masked_lm_accuracy")
+        self.masked_lm_loss = keras.metrics.Mean(name="masked_lm_loss")
+        self.sentence_order_accuracy = keras.metrics.Mean(name="sentence_order_accuracy")
+        self.sentence_order_loss = keras.metrics.Mean(name="sentence_order_loss")
+        self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(select_inputs(inputs, PRETRAINING_INPUT_KEYS, "AlbertPretrainer"), *args, **kwargs)
+
+    def call(self, inputs, training=None):
+        outputs = self.backbone({key: inputs[key] for key in INPUT_KEYS}, training=training)
+        mlm_logits = self.masked_lm_head(
+            outputs["sequence_output"], inputs["masked_lm_positions"], self.backbone.embedding_table
+        )
+        sop_logits = self.sentence_order_head(outputs["pooled_output"])
+        return {"mlm_logits": mlm_logits, "sop_logits": sop_logits}
+
+    @property
+    def metrics(self):
+        pretraining = [
+            self.masked_lm_accuracy,
+            self.masked_lm_loss,
+            self.sentence_order_accuracy,
+            self.sentence_order_loss,
+        ]
+        return [m for m in super().metrics if m not in pretraining] + pretraining
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        labels = select_inputs(
+            y if y is not None else x,
+            LABEL_KEYS,
+            "AlbertPretrainer labels",
+            integer_keys=("masked_lm_ids", "next_sentence_labels"),
+        )
+        mlm_logits, sop_logits = y_pred["mlm_logits"], y_pred["sop_logits"]
+        weights = ops.cast(labels["masked_lm_weights"], "float32")
+        ids = ops.cast(labels["masked_lm_ids"], "int32")
+        mlm, mlm_nll = masked_lm_loss(mlm_logits, ids, weights)
+        sop_labels = ops.reshape(ops.cast(labels["next_sentence_labels"], "int32"), (-1,))
+        sop, sop_nll = sentence_order_loss(sop_logits, sop_labels)
+
+        mlm_correct = ops.cast(ops.equal(ops.argmax(mlm_logits, axis=-1), ids), "float32")
+        sop_correct = ops.cast(ops.equal(ops.argmax(sop_logits, axis=-1), sop_labels), "float32")
+        self.masked_lm_accuracy.update_state(mlm_correct, sample_weight=weights)
+        self.masked_lm_loss.update_state(mlm_nll, sample_weight=weights)
+        self.sentence_order_accuracy.update_state(sop_correct)
+        self.sentence_order_loss.update_state(sop_nll)
+
+        total = mlm + sop
+        for extra in self.losses:
+            total = total + ops.cast(ops.sum(extra), "float32")
+        # Keras scales its compiled losses by 1/replicas before gradients are summed across replicas;
+        # a loss computed here must be scaled the same way.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return total / replicas if replicas > 1 else total
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name, "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        dtype = config.pop("dtype", None)
+        if isinstance(dtype, dict):
+            dtype = keras.dtype_policies.deserialize(dtype)
+        return cls(config=config.pop("config"), dtype=dtype, **config)
+
