@@ -3,7 +3,7 @@
 import keras
 
 from albert_tf.config import SHARING_MODES
-from albert_tf.layers.transformer import FeedForwardSublayer, SelfAttentionSublayer, attention_bias_from_mask
+from albert_tf.layers.transformer import FeedForwardSublayer, SelfAttentionSublayer
 
 
 def layer_to_group(num_layers, num_groups):
@@ -136,12 +136,11 @@ class SharedEncoder(keras.layers.Layer):
         self.built = True
 
     def call(self, hidden_states, input_mask, training=None):
-        attention_bias = attention_bias_from_mask(input_mask)
         outputs = []
         for layer in range(self.num_hidden_layers):
             for inner in range(self.inner_group_num):
                 attention, ffn = self.block(layer, inner)
-                hidden_states = attention(hidden_states, attention_bias, training=training)
+                hidden_states = attention(hidden_states, input_mask, training=training)
                 hidden_states = ffn(hidden_states, training=training)
                 outputs.append(hidden_states)
         return outputs

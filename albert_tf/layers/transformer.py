@@ -29,6 +29,7 @@ def attention_bias_from_mask(input_mask):
 class SelfAttentionSublayer(keras.layers.Layer):
     """Multi-head self-attention, output projection, dropout, residual, then LayerNorm.
 
+    `input_mask` is the [B, S] 0/1 padding mask; padded keys get -10000 added to their scores.
     Softmax runs in float32 whatever the compute dtype.
 
     Example:
@@ -36,8 +37,7 @@ class SelfAttentionSublayer(keras.layers.Layer):
     >>> import numpy as np
     >>> layer = SelfAttentionSublayer(hidden_size=16, num_attention_heads=4)
     >>> x = np.random.rand(2, 5, 16).astype("float32")
-    >>> bias = attention_bias_from_mask(np.ones((2, 5), "int32"))
-    >>> tuple(layer(x, bias).shape)
+    >>> tuple(layer(x, np.ones((2, 5), "int32")).shape)
     (2, 5, 16)
     """
 
@@ -89,14 +89,17 @@ class SelfAttentionSublayer(keras.layers.Layer):
             epsilon=LAYER_NORM_EPSILON, dtype=self.dtype_policy, name="layer_norm"
         )
 
-    def build(self, hidden_states_shape, attention_bias_shape=None):
+    def build(self, hidden_states_shape, input_mask_shape=None):
         for layer in (self.query, self.key, self.value):
             layer.build(hidden_states_shape)
         self.output_dense.build((None, None, self.num_attention_heads, self.hidden_size // self.num_attention_heads))
         self.layer_norm.build(hidden_states_shape)
         self.built = True
 
-    def call(self, hidden_states, attention_bias, training=None):
+    def call(self, hidden_states, input_mask, training=None):
+        # The bias is built here from the integer mask: a float argument would be auto-cast to the
+        # compute dtype, and -10000 is not exact in bfloat16.
+        attention_bias = attention_bias_from_mask(input_mask)
         query = self.query(hidden_states)
         key = self.key(hidden_states)
         value = self.value(hidden_states)
@@ -109,7 +112,7 @@ class SelfAttentionSublayer(keras.layers.Layer):
         attention_output = self.output_dropout(self.output_dense(context), training=training)
         return self.layer_norm(attention_output + hidden_states)
 
-    def compute_output_shape(self, hidden_states_shape, attention_bias_shape=None):
+    def compute_output_shape(self, hidden_states_shape, input_mask_shape=None):
         return hidden_states_shape
 
     def get_config(self):
