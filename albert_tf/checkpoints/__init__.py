@@ -1,5 +1,6 @@
-"""Checkpoint converters: HuggingFace transformers (more formats join here: original TF1, keras-hub)."""
+"""Checkpoint converters: the original TF1 release and HuggingFace transformers."""
 
 from albert_tf.checkpoints.huggingface import load_huggingface, save_huggingface
+from albert_tf.checkpoints.original import ConversionReport, load_original_checkpoint, save_original_checkpoint
 
-__all__ = ["load_huggingface", "save_huggingface"]
+__all__ = ["ConversionReport", "load_huggingface", "load_original_checkpoint", "save_huggingface", "save_original_checkpoint"]

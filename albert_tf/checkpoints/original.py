@@ -1,0 +1,231 @@
+"""Original-release (TF1) checkpoints: `bert/...` and `cls/...` variables into an `AlbertPretrainer`.
+
+Beyond tf-models-official's converter, this handles `num_hidden_groups > 1` and `inner_group_num > 1`,
+the original's `--init_from_group0` fallback, and reports what it leaves out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import warnings
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Variables a pretraining checkpoint carries that are not model weights.
+_OPTIMIZER_STATE = re.compile(r"(^|/)(global_step|adam_m|adam_v|AdamWeightDecayOptimizer\w*|LAMB\w*|Lamb\w*)($|/)")
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    """What a conversion did: variables loaded, fallen back to group 0, left at init, and ignored."""
+
+    loaded: list
+    from_group0: list
+    missing_heads: list
+    ignored_optimizer_state: list
+    ignored_unknown: list
+
+    def summary(self) -> str:
+        return (
+            f"loaded {len(self.loaded)} variables"
+            + (f", {len(self.from_group0)} from group_0" if self.from_group0 else "")
+            + (f"; heads left at init: {self.missing_heads}" if self.missing_heads else "")
+            + f"; ignored {len(self.ignored_optimizer_state)} optimizer/step variables"
+            + (f" and {len(self.ignored_unknown)} unknown ones: {self.ignored_unknown}" if self.ignored_unknown else "")
+        )
+
+
+# --------------------------------------------------------------------------- the port table
+# Layouts (original array -> Keras variable):
+#   copy       same array
+#   heads_in   [H, H] -> EinsumDense [H, N, D] (the original splits heads head-major)
+#   heads_b    [H] -> [N, D]
+#   heads_out  [H, H] -> [N, D, H]
+#   transpose  [classes, H] (used as x·Wᵀ) -> Keras [H, classes]
+def original_ports(model):
+    """Rows `(keras_variable, original_name, layout)` for every weight of an AlbertPretrainer/AlbertBackbone."""
+    backbone = model.backbone if hasattr(model, "backbone") else model
+    config = backbone.config
+    if config.sharing != "all":
+        raise ValueError(f"The original release shares whole blocks; sharing={config.sharing!r} has no TF1 layout.")
+    emb = backbone.embeddings
+    rows = [
+        (emb.word_embeddings.embeddings, "bert/embeddings/word_embeddings", "copy"),
+        (emb.token_type_embeddings.embeddings, "bert/embeddings/token_type_embeddings", "copy"),
+        (emb.position_embeddings, "bert/embeddings/position_embeddings", "copy"),
+        (emb.layer_norm.gamma, "bert/embeddings/LayerNorm/gamma", "copy"),
+        (emb.layer_norm.beta, "bert/embeddings/LayerNorm/beta", "copy"),
+    ]
+    if emb.projection is not None:
+        rows += [
+            (emb.projection.kernel, "bert/encoder/embedding_hidden_mapping_in/kernel", "copy"),
+            (emb.projection.bias, "bert/encoder/embedding_hidden_mapping_in/bias", "copy"),
+        ]
+    encoder = backbone.encoder
+    seen = set()
+    for layer, group in enumerate(encoder.routing):
+        if group in seen:
+            continue
+        seen.add(group)
+        for inner in range(config.inner_group_num):
+            attention, ffn = encoder.block(layer, inner)
+            prefix = f"bert/encoder/transformer/group_{group}/inner_group_{inner}/"
+            for name in ("query", "key", "value"):
+                dense = getattr(attention, name)
+                rows += [
+                    (dense.kernel, f"{prefix}attention_1/self/{name}/kernel", "heads_in"),
+                    (dense.bias, f"{prefix}attention_1/self/{name}/bias", "heads_b"),
+                ]
+            rows += [
+                (attention.output_dense.kernel, f"{prefix}attention_1/output/dense/kernel", "heads_out"),
+                (attention.output_dense.bias, f"{prefix}attention_1/output/dense/bias", "copy"),
+                (attention.layer_norm.gamma, f"{prefix}LayerNorm/gamma", "copy"),
+                (attention.layer_norm.beta, f"{prefix}LayerNorm/beta", "copy"),
+                (ffn.intermediate_dense.kernel, f"{prefix}ffn_1/intermediate/dense/kernel", "copy"),
+                (ffn.intermediate_dense.bias, f"{prefix}ffn_1/intermediate/dense/bias", "copy"),
+                (ffn.output_dense.kernel, f"{prefix}ffn_1/intermediate/output/dense/kernel", "copy"),
+                (ffn.output_dense.bias, f"{prefix}ffn_1/intermediate/output/dense/bias", "copy"),
+                (ffn.layer_norm.gamma, f"{prefix}LayerNorm_1/gamma", "copy"),
+                (ffn.layer_norm.beta, f"{prefix}LayerNorm_1/beta", "copy"),
+            ]
+    rows += [
+        (backbone.pooler.kernel, "bert/pooler/dense/kernel", "copy"),
+        (backbone.pooler.bias, "bert/pooler/dense/bias", "copy"),
+    ]
+    if backbone is not model:
+        mlm, sop = model.masked_lm_head, model.sentence_order_head
+        rows += [
+            (mlm.transform.kernel, "cls/predictions/transform/dense/kernel", "copy"),
+            (mlm.transform.bias, "cls/predictions/transform/dense/bias", "copy"),
+            (mlm.layer_norm.gamma, "cls/predictions/transform/LayerNorm/gamma", "copy"),
+            (mlm.layer_norm.beta, "cls/predictions/transform/LayerNorm/beta", "copy"),
+            (mlm.output_bias, "cls/predictions/output_bias", "copy"),
+            (sop.dense.kernel, "cls/seq_relationship/output_weights", "transpose"),
+            (sop.dense.bias, "cls/seq_relationship/output_bias", "copy"),
+        ]
+    return rows
+
+
+def original_shape(shape, layout):
+    """The shape the original stores a variable of Keras shape `shape` with."""
+    shape = tuple(shape)
+    if layout == "heads_in":
+        return (shape[0], shape[1] * shape[2])
+    if layout == "heads_b":
+        return (shape[0] * shape[1],)
+    if layout == "heads_out":
+        return (shape[0] * shape[1], shape[2])
+    if layout == "transpose":
+        return shape[::-1]
+    return shape
+
+
+def to_keras(array, layout, shape):
+    if layout == "transpose":
+        array = array.T
+    return np.reshape(array, shape)
+
+
+def to_original(array, layout):
+    if layout == "transpose":
+        return array.T
+    return np.reshape(array, original_shape(array.shape, layout))
+
+
+def _group0_name(name):
+    # The original's --init_from_group0 rewrites, tried in this order.
+    for pattern, replacement in ((r"/group_\d+/", "/group_0/"), (r"/ffn_\d+/", "/ffn_1/"), (r"/attention_\d+/", "/attention_1/")):
+        candidate = re.sub(pattern, replacement, name)
+        if candidate != name:
+            return candidate
+    return None
+
+
+def assign_from_original(model, reader_names, read, source, init_from_group0=False):
+    """Assigns every ported variable from a name -> array source. Returns a `ConversionReport`."""
+    names = set(reader_names)
+    # Checkpoints saved by fine-tuning through a TF-Hub module carry the backbone under `module/`.
+    prefix = "module/" if not any(n.startswith("bert/") for n in names) and any(n.startswith("module/bert/") for n in names) else ""
+    loaded, from_group0, missing_heads, missing = [], [], [], []
+    used = set()
+    for variable, name, layout in original_ports(model):
+        stored = prefix + name
+        if stored not in names and init_from_group0 and _group0_name(name):
+            fallback = prefix + _group0_name(name)
+            if fallback in names:
+                from_group0.append(name)
+                stored = fallback
+        if stored not in names:
+            (missing_heads if name.startswith("cls/") else missing).append(name)
+            continue
+        array = np.asarray(read(stored))
+        expected = original_shape(variable.shape, layout)
+        if tuple(array.shape) != expected:
+            raise ValueError(
+                f"{source}: variable '{stored}' has shape {list(array.shape)}, but the config expects "
+                f"{list(expected)} (albert_tf variable '{variable.path}')."
+            )
+        variable.assign(to_keras(array.astype(np.float32), layout, tuple(variable.shape)))
+        loaded.append(name)
+        used.add(stored)
+    if missing:
+        hint = " (pass init_from_group0=True to start extra groups from group_0)" if any("/group_" in n for n in missing) else ""
+        raise ValueError(f"{source} lacks variables the config needs: {missing}{hint}.")
+    leftover = sorted(names - used)
+    report = ConversionReport(
+        loaded=loaded,
+        from_group0=from_group0,
+        missing_heads=missing_heads,
+        ignored_optimizer_state=[n for n in leftover if _OPTIMIZER_STATE.search(n)],
+        ignored_unknown=[n for n in leftover if not _OPTIMIZER_STATE.search(n)],
+    )
+    if missing_heads:
+        warnings.warn(f"{source} has no {missing_heads}; those head weights keep their initial values.")
+    logger.info("%s: %s", source, report.summary())
+    return report
+
+
+def load_original_checkpoint(ckpt_prefix, config, init_from_group0=False, dtype=None, return_report=False):
+    """An `AlbertPretrainer` holding every backbone and head weight of an original-release TF1 checkpoint.
+
+    `ckpt_prefix` is the checkpoint path without `.index`/`.data-*` (e.g. `albert_base/model.ckpt-best`).
+    Optimizer slots and `global_step` are ignored and reported; a variable whose shape disagrees with
+    `config` is an error naming both shapes. `init_from_group0` reproduces the original's flag: groups the
+    checkpoint lacks start from `group_0`. With `return_report=True`, returns `(model, ConversionReport)`.
+
+    Example:
+
+        config = AlbertConfig.from_json_file("albert_base/albert_config.json")
+        model = load_original_checkpoint("albert_base/model.ckpt-best", config)
+    """
+    import tensorflow as tf
+
+    from albert_tf.models.backbone import as_config
+    from albert_tf.models.pretrainer import AlbertPretrainer
+
+    try:
+        reader = tf.train.load_checkpoint(ckpt_prefix)
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
+        raise FileNotFoundError(f"Cannot read a TF checkpoint at '{ckpt_prefix}': {e}") from None
+    model = AlbertPretrainer(as_config(config), dtype=dtype)
+    report = assign_from_original(
+        model, reader.get_variable_to_shape_map(), reader.get_tensor, ckpt_prefix, init_from_group0=init_from_group0
+    )
+    return (model, report) if return_report else model
+
+
+def save_original_checkpoint(model, ckpt_prefix):
+    """Writes the model's weights under the original release's TF1 variable names (a name-based checkpoint)."""
+    import tensorflow as tf
+
+    arrays = {name: to_original(variable.numpy(), layout) for variable, name, layout in original_ports(model)}
+    with tf.Graph().as_default():
+        variables = [tf.compat.v1.Variable(value, name=name) for name, value in arrays.items()]
+        saver = tf.compat.v1.train.Saver(variables)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            return saver.save(session, ckpt_prefix, write_meta_graph=False)
