@@ -54,8 +54,8 @@ def _matches_any(name, patterns):
 class _OriginalAdamBase(keras.optimizers.Optimizer):
     """Adam moments without bias correction, decoupled decay with name exclusions, faithful clipping.
 
-    Two behaviours differ from a stock Keras optimizer, both so that training matches the original at the
-    same global batch:
+    Three behaviours differ from a stock Keras optimizer, all so that training matches the original (one
+    device, one batch) at the same global batch:
 
     * `global_clipnorm` clips the gradient *after* it has been summed over replicas, with
       `tf.clip_by_global_norm` (the original's op). Keras clips each replica's partial gradient before
@@ -63,6 +63,10 @@ class _OriginalAdamBase(keras.optimizers.Optimizer):
     * With `gradient_accumulation_steps`, a `LearningRateSchedule` is evaluated at the number of
       optimizer *updates* (Keras would pass micro-batch iterations), because the original's
       `num_train_steps` / `num_warmup_steps` count updates.
+    * With `gradient_accumulation_steps` under a multi-replica strategy, Keras' accumulation fails
+      (its `cond` contains a cross-replica `merge_call`). There every micro-step all-reduces and
+      computes the update, and the update is committed only on every `gradient_accumulation_steps`-th
+      step: the memory saving remains, the communication saving does not.
     """
 
     def __init__(
@@ -123,16 +127,69 @@ class _OriginalAdamBase(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         dtype = variable.dtype
-        gradient = tf.cast(gradient, dtype)
+        # Embedding gradients arrive as IndexedSlices; the original's update is dense (it decays and
+        # moves rows that had no gradient), so densify rather than scatter.
+        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
         # (1 − β) is taken in Python double precision before the cast, as TF1 did with Python floats.
         next_m = self.beta_1 * m + tf.cast(1.0 - self.beta_1, dtype) * gradient
         next_v = self.beta_2 * v + tf.cast(1.0 - self.beta_2, dtype) * tf.square(gradient)
-        self.assign(m, next_m)
-        self.assign(v, next_v)
+        self._commit(m, next_m)
+        self._commit(v, next_v)
         update = next_m / (tf.sqrt(next_v) + tf.cast(self.epsilon, dtype))
         if self._decay_flags[index]:
             update += tf.cast(self.weight_decay_rate, dtype) * variable
         return update
+
+    def _commit(self, variable, value):
+        """Assigns `value`, or keeps `variable` on a micro-step that only accumulates (see class doc)."""
+        if self._accumulates_across_replicas():
+            value = tf.where(self._is_accumulation_boundary(), value, tf.convert_to_tensor(variable))
+        self.assign(variable, value)
+
+    def _accumulates_across_replicas(self):
+        return (
+            bool(self.gradient_accumulation_steps)
+            and tf.distribute.has_strategy()
+            and tf.distribute.get_strategy().num_replicas_in_sync > 1
+        )
+
+    def _is_accumulation_boundary(self):
+        # The same test as Keras' accumulation: this micro-step completes an accumulation window.
+        return tf.equal((self._iterations + 1) % self.gradient_accumulation_steps, 0)
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        if not self._accumulates_across_replicas():
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        if self.use_ema:
+            raise ValueError(
+                "`use_ema` cannot be combined with `gradient_accumulation_steps` under a "
+                f"multi-replica strategy in {type(self).__name__}."
+            )
+        steps = self.gradient_accumulation_steps
+        accumulators = [
+            self._accumulated_gradients[self._get_variable_index(v)] for v in trainable_variables
+        ]
+        totals = [
+            tf.convert_to_tensor(g) + tf.convert_to_tensor(a) for g, a in zip(grads, accumulators)
+        ]
+        boundary = self._is_accumulation_boundary()
+        self._assign_per_replica(
+            accumulators, [tf.where(boundary, tf.zeros_like(t), t) for t in totals]
+        )
+        # Unconditional, so no merge_call sits inside a cond; `_commit` discards the result off-boundary.
+        averaged = self._clip_gradients([t / steps for t in totals])
+        self._backend_update_step(averaged, trainable_variables, self.learning_rate)
+
+    def _assign_per_replica(self, variables, values):
+        def assign_all(distribution, values):
+            for variable, value in zip(variables, values):
+                distribution.extended.update(
+                    variable.value, lambda var, val: var.assign(val), args=(value,), group=False
+                )
+
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            assign_all, self._distribution_strategy, values
+        )
 
     def _clip_gradients(self, grads):
         # Global clipping is deferred to `_backend_update_step`, after the cross-replica sum.
@@ -256,7 +313,7 @@ class AdamWeightDecayOptimizer(_OriginalAdamBase):
 
     def update_step(self, gradient, variable, learning_rate):
         update = self._adam_direction(gradient, variable)
-        self.assign_sub(variable, tf.cast(learning_rate, variable.dtype) * update)
+        self._commit(variable, variable - tf.cast(learning_rate, variable.dtype) * update)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -341,7 +398,7 @@ class LAMBOptimizer(_OriginalAdamBase):
             # Nested where as in the original, so a zero norm yields 1 without a 0/0 in the taken branch.
             ratio = tf.where(w_norm > 0, tf.where(u_norm > 0, w_norm / u_norm, one), one)
             learning_rate = ratio * learning_rate
-        self.assign_sub(variable, learning_rate * update)
+        self._commit(variable, variable - learning_rate * update)
 
     def get_config(self):
         config = super().get_config()

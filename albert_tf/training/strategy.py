@@ -36,7 +36,7 @@ def select_strategy(name, tpu=None, tpu_zone=None, gcp_project=None, resolver_fa
     * `"mirrored"`: `MirroredStrategy` over every visible GPU (the CPU if there is none).
     * `"one_device"`: `OneDeviceStrategy` on `GPU:0` if there is a GPU, else `CPU:0`.
     * `"auto"`: the TPU if one resolves, else `"mirrored"` if there is more than one GPU, else
-      `"one_device"`.
+      `"one_device"`. With an explicit `tpu`, a TPU that does not resolve is an error, not a fallback.
 
     Args:
         name: one of `STRATEGY_NAMES` (case-insensitive).
@@ -61,12 +61,12 @@ def select_strategy(name, tpu=None, tpu_zone=None, gcp_project=None, resolver_fa
         )
     resolver_factory = resolver_factory or _default_resolver_factory
 
-    if key == "tpu":
+    if key == "tpu" or (key == "auto" and tpu):
         try:
             resolver = resolver_factory(tpu=tpu, zone=tpu_zone, project=gcp_project)
         except (ValueError, RuntimeError) as error:
             raise ValueError(
-                f"Strategy 'tpu' could not resolve a TPU (tpu={tpu!r}, tpu_zone={tpu_zone!r}, "
+                f"Strategy {key!r} could not resolve a TPU (tpu={tpu!r}, tpu_zone={tpu_zone!r}, "
                 f"gcp_project={gcp_project!r}): {error}. Pass --tpu (a TPU name, a grpc:// address, "
                 "or 'local' on a TPU VM) or set TPU_NAME."
             ) from error
@@ -79,9 +79,10 @@ def select_strategy(name, tpu=None, tpu_zone=None, gcp_project=None, resolver_fa
     if key == "one_device":
         return _one_device_strategy()
 
-    # "auto": a TPU is only tried; failing to find one is the normal case on GPU and CPU machines.
+    # "auto" without a TPU name: a TPU is only tried (TPU_NAME, or the TPU VM this runs on); not
+    # finding one is the normal case on GPU and CPU machines.
     try:
-        resolver = resolver_factory(tpu=tpu, zone=tpu_zone, project=gcp_project)
+        resolver = resolver_factory(tpu=None, zone=tpu_zone, project=gcp_project)
     except (ValueError, RuntimeError):
         resolver = None
     if resolver is not None:
@@ -151,10 +152,10 @@ def recommended_mixed_precision_policy(strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16"
-    if tf.distribute.has_strategy() or strategy is not tf.distribute.get_strategy():
+    try:
         devices = strategy.extended.worker_devices
-    else:
-        # The default strategy has no device list; it places ops on GPU:0 when there is one.
+    except RuntimeError:
+        # The default (no-scope) strategy has no device list; it places ops on GPU:0 when there is one.
         devices = [d.name for d in tf.config.list_logical_devices("GPU")[:1]]
     if not any("GPU" in d.upper() for d in devices):
         return "float32"

@@ -1,4 +1,5 @@
 import doctest
+import re
 
 import keras
 import numpy as np
@@ -31,8 +32,6 @@ class ReferenceOptimizer:
 
     def __init__(self, kind, names, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-6, clip_norm=None, exclude=DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY):
-        import re
-
         self.kind, self.wd, self.b1, self.b2, self.eps = kind, weight_decay_rate, beta_1, beta_2, epsilon
         self.clip_norm = clip_norm
         self.excluded = [any(re.search(p, n) for p in exclude) for n in names]
@@ -191,10 +190,8 @@ def test_pitfall_10_clipping_loss_scaled_by_100_gives_the_clipped_first_moments(
     model = tiny_model()
     x, y = tiny_data(8)
     with tf.GradientTape() as tape:
-        unscaled = keras.losses.mean_squared_error(y, model(x)).numpy().mean()
         loss = tf.reduce_mean(keras.losses.mean_squared_error(y, model(x)))
     grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
-    assert unscaled > 0
     global_norm = np.sqrt(sum(np.sum(g ** 2) for g in grads))
     assert 100 * global_norm > 1.0
 
