@@ -12,24 +12,39 @@ PRETRAINING_INPUT_KEYS = INPUT_KEYS + ("masked_lm_positions",)
 LABEL_KEYS = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
 
 
+def _replica_total(value):
+    """Sum of `value` over the replicas of a tf.distribute strategy (itself on one device)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
     """The original's MLM loss: sum(w * nll) / (sum(w) + 1e-5); exactly 0 when every weight is 0.
 
+    Under a multi-replica strategy the denominator is the weight sum of the *global* batch, and the
+    value returned is this replica's share, so the replicas' sum equals the one-device loss of the whole
+    batch. (The original normalised per TPU core, which makes the loss depend on the core count.)
     Returns `(loss, per_position_nll)`.
     """
     log_probs = ops.log_softmax(ops.cast(mlm_logits, "float32"), axis=-1)
     ids = ops.cast(masked_lm_ids, "int32")
     nll = -ops.squeeze(ops.take_along_axis(log_probs, ids[..., None], axis=-1), axis=-1)
     weights = ops.cast(masked_lm_weights, "float32")
-    return ops.sum(weights * nll) / (ops.sum(weights) + 1e-5), nll
+    return ops.sum(weights * nll) / (_replica_total(ops.sum(weights)) + 1e-5), nll
 
 
 def sentence_order_loss(sop_logits, labels):
-    """Mean cross-entropy of the 2-way sentence-order logits. Returns `(loss, per_example_nll)`."""
+    """Mean cross-entropy of the 2-way sentence-order logits over the (global) batch.
+
+    Returns `(loss, per_example_nll)`; under a strategy, this replica's share as for `masked_lm_loss`.
+    """
     labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
     log_probs = ops.log_softmax(ops.cast(sop_logits, "float32"), axis=-1)
     nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[:, None], axis=-1), axis=-1)
-    return ops.mean(nll), nll
+    count = _replica_total(ops.cast(ops.shape(nll)[0], "float32"))
+    return ops.sum(nll) / count, nll
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -134,13 +149,13 @@ class AlbertPretrainer(keras.Model):
         self.sentence_order_accuracy.update_state(sop_correct)
         self.sentence_order_loss.update_state(sop_nll)
 
+        # Both terms are already this replica's share of the global-batch loss (see `masked_lm_loss`), so
+        # unlike Keras' compiled losses they need no 1/replicas scaling before gradients are summed.
         total = mlm + sop
-        for extra in self.losses:
-            total = total + ops.cast(ops.sum(extra), "float32")
-        # Keras scales its compiled losses by 1/replicas before gradients are summed across replicas;
-        # a loss computed here must be scaled the same way.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return total / replicas if replicas > 1 else total
+        if self.losses:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            total = total + ops.cast(ops.sum(self.losses), "float32") / replicas
+        return total
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name, "dtype": keras.dtype_policies.serialize(self.dtype_policy)}

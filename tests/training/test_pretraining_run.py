@@ -1,0 +1,127 @@
+"""The pretraining run: checkpoints, exact resume, loss falling, init from checkpoints."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from albert_tf.checkpoints import save_original_checkpoint
+from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
+from tests.conftest import random_batch, tiny_config
+
+
+def make_dataset_fn(config, examples=64, seed=0, length=16, predictions=4):
+    data = random_batch(config, batch=examples, length=length, predictions=predictions, seed=seed, pad=(0,) * examples)
+    # A learnable signal: the SOP label is whether the first token is even, the MLM target a function
+    # of the token before the masked position.
+    data["next_sentence_labels"] = (data["input_ids"][:, :1] % 2).astype("int32")
+    before = np.take_along_axis(data["input_ids"], np.maximum(data["masked_lm_positions"] - 1, 0), axis=1)
+    data["masked_lm_ids"] = ((before * 7) % 50).astype("int32")
+
+    def dataset_fn(batch_size):
+        return tf.data.Dataset.from_tensor_slices(data).repeat().batch(batch_size, drop_remainder=True)
+
+    return dataset_fn
+
+
+def options_for(tmp_path, **overrides):
+    values = dict(
+        output_dir=str(tmp_path),
+        train_batch_size=8,
+        eval_batch_size=8,
+        max_seq_length=16,
+        max_predictions_per_seq=4,
+        optimizer="lamb",
+        learning_rate=5e-3,
+        num_train_steps=8,
+        num_warmup_steps=2,
+        save_checkpoints_steps=3,
+        iterations_per_loop=3,
+        max_eval_steps=2,
+        strategy="one_device",
+        precision="fp32",
+        verbose=0,
+    )
+    values.update(overrides)
+    return PretrainingOptions(**values)
+
+
+class _Crash(keras.callbacks.Callback):
+    def __init__(self, at_batch):
+        super().__init__()
+        self.at_batch = at_batch
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.at_batch:
+            raise KeyboardInterrupt("simulated preemption")
+
+
+def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
+    config = tiny_config(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    dataset_fn = make_dataset_fn(config)
+    straight, _ = run_pretraining(config, options_for(tmp_path / "straight", iterations_per_loop=1), dataset_fn)
+
+    options = options_for(tmp_path / "resumed", iterations_per_loop=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_pretraining(config, options, dataset_fn, callbacks=[_Crash(at_batch=5)])
+    checkpoints = os.listdir(tmp_path / "resumed" / "checkpoints")
+    assert any(name.startswith("ckpt-3") for name in checkpoints)
+    resumed, results = run_pretraining(config, options, dataset_fn)
+    assert results["resumed_from"].endswith("ckpt-3")
+    assert results["train_batches"] == 8
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
+    assert int(resumed.optimizer.iterations.numpy()) == 8
+
+
+def test_loss_falls_and_outputs_are_written(tmp_path):
+    config = tiny_config()
+    options = options_for(tmp_path, num_train_steps=100, num_warmup_steps=10, save_checkpoints_steps=20,
+                          iterations_per_loop=10, learning_rate=2e-2, jit_compile=True)
+    model, results = run_pretraining(config, options, make_dataset_fn(config), eval_dataset_fn=make_dataset_fn(config),
+                                     do_eval=True)
+    rows = open(tmp_path / "train_metrics.csv").read().splitlines()
+    header = rows[0].split(",")
+    first = dict(zip(header, rows[1].split(",")))
+    last = dict(zip(header, rows[-1].split(",")))
+    # Each row averages one 20-step checkpoint interval.
+    assert float(last["loss"]) < 0.85 * float(first["loss"]), (first, last)
+    assert float(last["masked_lm_accuracy"]) > float(first["masked_lm_accuracy"])
+    assert results["eval"]["global_step"] == 100
+    assert {"masked_lm_accuracy", "sentence_order_accuracy", "masked_lm_loss", "sentence_order_loss"} <= set(results["eval"])
+    assert "masked_lm_accuracy = " in open(tmp_path / "eval_results.txt").read()
+    assert json.load(open(tmp_path / "results.json"))["train_batches"] == 100
+    assert os.path.exists(tmp_path / "model.keras")
+    assert os.listdir(tmp_path / "tensorboard")
+    kept = [n for n in os.listdir(tmp_path / "checkpoints") if n.endswith(".index")]
+    assert sorted(kept) == ["ckpt-100.index", "ckpt-20.index", "ckpt-40.index", "ckpt-60.index", "ckpt-80.index"]
+
+
+def test_init_checkpoint_from_an_original_tf1_checkpoint(tmp_path):
+    config = tiny_config()
+    keras.utils.set_random_seed(3)
+    from albert_tf import AlbertPretrainer
+
+    source = AlbertPretrainer(config)
+    prefix = save_original_checkpoint(source, str(tmp_path / "orig" / "model.ckpt"))
+    options = options_for(tmp_path / "run", init_checkpoint=prefix, learning_rate=0.0, num_train_steps=1,
+                          save_checkpoints_steps=1, iterations_per_loop=1)
+    model, results = run_pretraining(config, options, make_dataset_fn(config))
+    assert "original checkpoint" in results["initialised_from"]
+    for a, b in zip(source.weights, model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=0, err_msg=a.path)
+
+
+def test_bad_options_are_clear_errors(tmp_path):
+    config = tiny_config()
+    with pytest.raises(ValueError, match="--gradient_accumulation_steps"):
+        run_pretraining(config, options_for(tmp_path, gradient_accumulation_steps=3), make_dataset_fn(config))
+    with pytest.raises(ValueError, match="--precision"):
+        run_pretraining(config, options_for(tmp_path, precision="fp8"), make_dataset_fn(config))
+    with pytest.raises(FileNotFoundError, match="--init_checkpoint"):
+        run_pretraining(config, options_for(tmp_path, init_checkpoint=str(tmp_path / "missing")), make_dataset_fn(config))
