@@ -1,6 +1,7 @@
 """Pretraining heads: the tied masked-LM head and the sentence-order head."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.activations import get_activation
@@ -8,9 +9,12 @@ from albert_tf.layers.embedding import LAYER_NORM_EPSILON, truncated_normal
 
 
 def gather_positions(sequence, positions):
-    """[B, S, H] gathered at int [B, P] positions -> [B, P, H]."""
-    positions = ops.cast(positions, "int32")
-    return ops.take_along_axis(sequence, positions[:, :, None], axis=1)
+    """[B, S, H] gathered at int [B, P] positions -> [B, P, H].
+
+    A batched `tf.gather` rather than `ops.take_along_axis`, which broadcasts the indices to
+    [B, P, H] and gathers (and scatters gradients) element by element.
+    """
+    return tf.gather(sequence, tf.cast(positions, tf.int32), axis=1, batch_dims=1)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")

@@ -28,9 +28,10 @@ def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
     batch. (The original normalised per TPU core, which makes the loss depend on the core count.)
     Returns `(loss, per_position_nll)`.
     """
-    log_probs = ops.log_softmax(ops.cast(mlm_logits, "float32"), axis=-1)
-    ids = ops.cast(masked_lm_ids, "int32")
-    nll = -ops.squeeze(ops.take_along_axis(log_probs, ids[..., None], axis=-1), axis=-1)
+    # The fused op computes exactly -log_softmax(logits)[label] without materialising log-probs.
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(masked_lm_ids, tf.int32), logits=tf.cast(mlm_logits, tf.float32)
+    )
     weights = ops.cast(masked_lm_weights, "float32")
     return ops.sum(weights * nll) / (_replica_total(ops.sum(weights)) + 1e-5), nll
 
@@ -40,9 +41,8 @@ def sentence_order_loss(sop_logits, labels):
 
     Returns `(loss, per_example_nll)`; under a strategy, this replica's share as for `masked_lm_loss`.
     """
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    log_probs = ops.log_softmax(ops.cast(sop_logits, "float32"), axis=-1)
-    nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[:, None], axis=-1), axis=-1)
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(sop_logits, tf.float32))
     count = _replica_total(ops.cast(ops.shape(nll)[0], "float32"))
     return ops.sum(nll) / count, nll
 

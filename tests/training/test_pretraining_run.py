@@ -125,3 +125,16 @@ def test_bad_options_are_clear_errors(tmp_path):
         run_pretraining(config, options_for(tmp_path, precision="fp8"), make_dataset_fn(config))
     with pytest.raises(FileNotFoundError, match="--init_checkpoint"):
         run_pretraining(config, options_for(tmp_path, init_checkpoint=str(tmp_path / "missing")), make_dataset_fn(config))
+
+
+def test_gradient_accumulation_gives_the_update_of_the_larger_batch(tmp_path):
+    config = tiny_config()
+    dataset_fn = make_dataset_fn(config)
+    common = dict(num_train_steps=3, num_warmup_steps=1, save_checkpoints_steps=100, iterations_per_loop=1)
+    full, _ = run_pretraining(config, options_for(tmp_path / "full", **common), dataset_fn)
+    accumulated, results = run_pretraining(
+        config, options_for(tmp_path / "accumulated", gradient_accumulation_steps=2, **common), dataset_fn
+    )
+    assert results["train_batches"] == 6
+    for a, b in zip(full.weights, accumulated.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)

@@ -1,0 +1,141 @@
+"""albert-pretrain: the original `run_pretraining.py` on Keras 3, inside any tf.distribute strategy.
+
+Flags keep the original's names and defaults; those after `--strategy` go beyond it. A run resumes from
+the newest checkpoint in `--output_dir/checkpoints` by itself.
+
+    albert-pretrain --input_file 'records/train-*.tfrecord' --output_dir run1 \\
+        --albert_config_file albert_config.json --train_batch_size 128 --max_seq_length 128 \\
+        --num_train_steps 10000 --num_warmup_steps 500 --learning_rate 0.00176
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("1", "true", "yes", "y"):
+        return True
+    if value.lower() in ("0", "false", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="albert-pretrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--albert_config_file", required=True, help="original albert_config.json")
+    p.add_argument("--input_file", required=True, help="TFRecord files: comma-separated list and/or globs")
+    p.add_argument("--output_dir", required=True, help="checkpoints, TensorBoard logs, metrics, model.keras")
+    p.add_argument("--init_checkpoint", default=None, help="original TF1 checkpoint, albert_tf checkpoint or .keras file")
+    p.add_argument("--max_seq_length", type=int, default=512)
+    p.add_argument("--max_predictions_per_seq", type=int, default=20)
+    p.add_argument("--do_train", type=_bool, nargs="?", const=True, default=True)
+    p.add_argument("--do_eval", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--train_batch_size", type=int, default=4096)
+    p.add_argument("--eval_batch_size", type=int, default=64)
+    p.add_argument("--optimizer", choices=["lamb", "adamw"], default="lamb")
+    p.add_argument("--learning_rate", type=float, default=0.00176)
+    p.add_argument("--poly_power", type=float, default=1.0)
+    p.add_argument("--num_train_steps", type=int, default=125000)
+    p.add_argument("--num_warmup_steps", type=int, default=3125)
+    p.add_argument("--start_warmup_step", type=int, default=0)
+    p.add_argument("--save_checkpoints_steps", type=int, default=5000)
+    p.add_argument("--keep_checkpoint_max", type=int, default=5)
+    p.add_argument("--iterations_per_loop", type=int, default=1000, help="steps per compiled execution")
+    p.add_argument("--max_eval_steps", type=int, default=100)
+    p.add_argument("--init_from_group0", type=_bool, nargs="?", const=True, default=False)
+    p.add_argument("--use_tpu", type=_bool, nargs="?", const=True, default=False, help="same as --strategy tpu")
+    p.add_argument("--tpu_name", "--tpu", dest="tpu", default=None)
+    p.add_argument("--tpu_zone", default=None)
+    p.add_argument("--gcp_project", default=None)
+    # Beyond the original.
+    p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
+    p.add_argument("--eval_input_file", default=None, help="held-out TFRecords for --do_eval (default: --input_file)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="auto: bf16 on TPUs and bf16-capable GPUs, fp32 on CPU")
+    p.add_argument("--jit_compile", type=_bool, nargs="?", const=True, default=False, help="compile steps with XLA")
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1,
+                   help="split each --train_batch_size update into this many micro-batches")
+    p.add_argument("--dynamic_masking", type=_bool, nargs="?", const=True, default=False,
+                   help="draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    from albert_tf import AlbertConfig
+    from albert_tf.data import pretraining_dataset
+    from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
+
+    config = AlbertConfig.from_json_file(args.albert_config_file)
+    if args.max_seq_length > config.max_position_embeddings:
+        sys.exit(
+            f"--max_seq_length {args.max_seq_length} is longer than max_position_embeddings "
+            f"{config.max_position_embeddings} in {args.albert_config_file}."
+        )
+    options = PretrainingOptions(
+        output_dir=args.output_dir,
+        train_batch_size=args.train_batch_size,
+        eval_batch_size=args.eval_batch_size,
+        max_seq_length=args.max_seq_length,
+        max_predictions_per_seq=args.max_predictions_per_seq,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        poly_power=args.poly_power,
+        num_train_steps=args.num_train_steps,
+        num_warmup_steps=args.num_warmup_steps,
+        start_warmup_step=args.start_warmup_step,
+        save_checkpoints_steps=args.save_checkpoints_steps,
+        keep_checkpoint_max=args.keep_checkpoint_max,
+        iterations_per_loop=args.iterations_per_loop,
+        max_eval_steps=args.max_eval_steps,
+        init_checkpoint=args.init_checkpoint,
+        init_from_group0=args.init_from_group0,
+        strategy="tpu" if args.use_tpu else args.strategy,
+        tpu=args.tpu,
+        tpu_zone=args.tpu_zone,
+        gcp_project=args.gcp_project,
+        precision=args.precision,
+        jit_compile=args.jit_compile,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+
+    def dataset_fn(pattern, is_training):
+        def make(batch_size):
+            return pretraining_dataset(
+                pattern,
+                batch_size=batch_size,
+                max_seq_length=args.max_seq_length,
+                max_predictions_per_seq=args.max_predictions_per_seq,
+                is_training=is_training,
+                seed=args.seed,
+                dynamic_masking=args.dynamic_masking and is_training,
+                vocab_size=config.vocab_size,
+            )
+
+        return make
+
+    _, results = run_pretraining(
+        config,
+        options,
+        dataset_fn(args.input_file, True),
+        dataset_fn(args.eval_input_file or args.input_file, False),
+        do_train=args.do_train,
+        do_eval=args.do_eval,
+    )
+    summary = {k: v for k, v in results.items() if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from")}
+    print(f"albert-pretrain finished: {summary}")
+
+
+if __name__ == "__main__":
+    main()
