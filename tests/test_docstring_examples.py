@@ -1,0 +1,24 @@
+"""The runnable examples in public docstrings run and print what they say."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "albert_tf.config",
+    "albert_tf.layers.embedding",
+    "albert_tf.layers.encoder",
+    "albert_tf.layers.transformer",
+    "albert_tf.layers.heads",
+    "albert_tf.models.backbone",
+    "albert_tf.models.pretrainer",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no runnable example"
+    assert result.failed == 0
