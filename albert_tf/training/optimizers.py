@@ -54,12 +54,15 @@ def _matches_any(name, patterns):
 class _OriginalAdamBase(keras.optimizers.Optimizer):
     """Adam moments without bias correction, decoupled decay with name exclusions, faithful clipping.
 
-    Three behaviours differ from a stock Keras optimizer, all so that training matches the original (one
+    Four behaviours differ from a stock Keras optimizer, all so that training matches the original (one
     device, one batch) at the same global batch:
 
     * `global_clipnorm` clips the gradient *after* it has been summed over replicas, with
       `tf.clip_by_global_norm` (the original's op). Keras clips each replica's partial gradient before
       the all-reduce, which under `MirroredStrategy` is not the one-device computation.
+    * Sparse (`IndexedSlices`) gradients are densified before anything else, so the clip measures the
+      norm of the gradient itself, not of its un-summed embedding rows (see `_densify`); otherwise the
+      clip, and so the update, would change with gradient accumulation or the number of replicas.
     * With `gradient_accumulation_steps`, a `LearningRateSchedule` is evaluated at the number of
       optimizer *updates* (Keras would pass micro-batch iterations), because the original's
       `num_train_steps` / `num_warmup_steps` count updates.
@@ -158,6 +161,8 @@ class _OriginalAdamBase(keras.optimizers.Optimizer):
         return tf.equal((self._iterations + 1) % self.gradient_accumulation_steps, 0)
 
     def _backend_apply_gradients(self, grads, trainable_variables):
+        # Every path below clips, and every update is dense, so densify sparse gradients first.
+        grads = [_densify(g) for g in grads]
         if not self._accumulates_across_replicas():
             return super()._backend_apply_gradients(grads, trainable_variables)
         if self.use_ema:
@@ -241,6 +246,27 @@ class _OriginalAdamBase(keras.optimizers.Optimizer):
     def from_config(cls, config, custom_objects=None):
         # Keras deserialises the schedule in place; copy so the caller's config stays reusable.
         return super().from_config(dict(config), custom_objects=custom_objects)
+
+
+def _densify(gradient):
+    """The dense gradient of an `IndexedSlices` (duplicate rows summed); other values unchanged.
+
+    An embedding lookup's gradient arrives as `IndexedSlices` with one row per looked-up token, so a
+    token that occurs k times contributes k separate rows. `tf.clip_by_global_norm` (like
+    `tf.clip_by_norm` and value clipping) works on those rows as they are, so it measures
+    √(Σ‖row‖²) instead of the norm of their sum, i.e. not the norm of the gradient. Keras' gradient
+    accumulation adds the slices to a dense accumulator, so without this the clip would see a different
+    norm with accumulation than without it, and the all-reduce (which concatenates the replicas'
+    slices) could change it again. Densifying also makes that all-reduce dense, which for
+    pretraining-sized batches moves far less data than gathering every looked-up row.
+
+    The clip then sees the norm of the true gradient, as in the original's pretraining setup
+    (`use_one_hot_embeddings` on TPU gives a dense embedding gradient); the original run on CPU/GPU
+    (gather lookup) clipped on the un-summed rows, whose norm depends on how tokens repeat in the batch.
+    """
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.convert_to_tensor(gradient)
+    return gradient
 
 
 def _pattern_list(patterns, argument):

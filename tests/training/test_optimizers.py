@@ -1,5 +1,10 @@
 import doctest
+import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -299,6 +304,96 @@ def test_gradient_accumulation_equals_the_large_batch(kind):
     for a, b in zip(model_accumulated.get_weights(), model_large.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     assert not np.allclose(model_large.get_weights()[0], tiny_model().get_weights()[0])
+
+
+def embedding_model():
+    """Token ids → embedding (gradient: IndexedSlices with repeated rows) → mean over tokens → dense."""
+    keras.utils.set_random_seed(0)
+    ids = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(5, 4, name="word_embeddings")(ids)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(ids, keras.layers.Dense(1, name="logits")(x))
+
+
+def embedding_data():
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 5, size=(8, 6)).astype(np.int32)  # 48 lookups of 5 ids: many repeats
+    targets = (10.0 * np.cos(ids.sum(axis=1, keepdims=True))).astype(np.float32)  # large: clip active
+    return ids, targets
+
+
+def train_embedding_model(kind, accumulation=None, strategy=None, updates=3):
+    """`updates` optimizer updates at global batch 8, as 8 // accumulation-sized micro-batches."""
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = embedding_model()
+        optimizer = create_optimizer(kind, 5e-2, num_train_steps=10, num_warmup_steps=0,
+                                     gradient_accumulation_steps=accumulation)
+        model.compile(optimizer=optimizer, loss="mse")
+    ids, targets = embedding_data()
+    micro_batch = 8 // (accumulation or 1)
+    data = tf.data.Dataset.from_tensor_slices((ids, targets)).batch(micro_batch).repeat()
+    model.fit(data, steps_per_epoch=updates * (accumulation or 1), epochs=1, shuffle=False, verbose=0)
+    assert int(optimizer.iterations) == updates  # Keras counts updates, not micro-steps
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize("kind", ["adamw", "lamb"])
+def test_accumulation_with_active_clipping_and_sparse_embedding_gradients_equals_the_large_batch(kind):
+    # The embedding gradient arrives as IndexedSlices with repeated rows. Accumulation sums it into a
+    # dense buffer; the clip must measure that same (dense) gradient without accumulation too, not the
+    # norm of the un-summed rows, or the clipped update depends on the micro-batching.
+    ids, targets = embedding_data()
+    probe = embedding_model()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(probe(ids) - targets))
+    grads = tape.gradient(loss, probe.trainable_variables)
+    assert isinstance(grads[0], tf.IndexedSlices)
+    dense = [tf.convert_to_tensor(g) for g in grads]
+    true_norm = float(tf.linalg.global_norm(dense))
+    rows_norm = float(tf.linalg.global_norm(grads))  # what clip_by_global_norm sees on the slices
+    assert true_norm > 1.0  # clipping is active
+    assert abs(rows_norm - true_norm) > 3e-2 * true_norm  # repeated rows make the two norms differ
+
+    accumulated = train_embedding_model(kind, accumulation=2)
+    large = train_embedding_model(kind)
+    for a, b in zip(accumulated, large):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert not np.allclose(large[0], embedding_model().get_weights()[0])
+
+
+MIRRORED_EMBEDDING_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tests.training.test_optimizers import train_embedding_model
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    diffs = {}
+    for kind in ("adamw", "lamb"):
+        large = train_embedding_model(kind)
+        accumulated = train_embedding_model(kind, accumulation=2, strategy=mirrored)
+        diffs[kind] = float(max(np.abs(a - b).max() for a, b in zip(accumulated, large)))
+    print("RESULT " + json.dumps({"replicas": mirrored.num_replicas_in_sync, "diffs": diffs}))
+    """
+)
+
+
+def test_mirrored_accumulation_with_active_clipping_equals_the_large_batch_on_one_device():
+    # Two logical CPUs (a fresh process: logical devices must be set before TensorFlow starts), each
+    # replica seeing micro-batches of 2, accumulated over 2 steps: the one-device batch of 8.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, "-c", MIRRORED_EMBEDDING_SCRIPT], capture_output=True,
+                          text=True, cwd=root, env=env, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-4000:]
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result["replicas"] == 2
+    assert all(diff <= 1e-6 for diff in result["diffs"].values()), result
 
 
 @pytest.mark.parametrize("kind", ["adamw", "lamb"])

@@ -127,7 +127,6 @@ def test_bad_options_are_clear_errors(tmp_path):
         run_pretraining(config, options_for(tmp_path, init_checkpoint=str(tmp_path / "missing")), make_dataset_fn(config))
 
 
-@pytest.mark.xfail(strict=True, reason="clipping under gradient accumulation is being fixed")
 def test_gradient_accumulation_gives_the_update_of_the_larger_batch(tmp_path):
     config = tiny_config()
     dataset_fn = make_dataset_fn(config)
