@@ -3,11 +3,11 @@ tf-models-official's, in one run.
 
 Same config for all (albert-base: L=12, H=768, E=128, V=30000), sequence 128, batch 8, 20 masked
 positions, Adam, the same hand-written training step (forward, MLM cross-entropy, gradients, update)
-compiled with `tf.function`. Each implementation and precision runs in its own process so that peak
-memory (max RSS) is its own.
+compiled with `tf.function`. Throughput: all implementations in one process, timed round-robin, so a
+busy machine slows them alike. Peak memory (max RSS): each implementation alone in its own process.
 
     python tools/bench_pretrain.py                   # fp32 and bf16, all three
-    python tools/bench_pretrain.py --precisions fp32 --steps 20 --jit_compile
+    python tools/bench_pretrain.py --precisions fp32 --steps 20
 
 keras-hub's `AlbertMaskedLM` and tf-models' `AlbertEncoder` + `MaskedLM` carry no SOP head; ours is
 measured with its SOP head (a [768, 2] dense, negligible) to match what `albert-pretrain` trains.
@@ -100,44 +100,84 @@ def _build(impl, precision):
     return model.trainable_variables, forward, keras.optimizers.Adam(1e-4)
 
 
-def _worker(args):
+def _steps(impl, precision, seq, batch_size, predictions):
+    """Builds one implementation; returns (train_step, infer_step, n_params)."""
     import numpy as np
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(0) if hasattr(tf.keras.utils, "set_random_seed") else None
-    variables, forward, optimizer = _build(args.impl, args.precision)
-    batch = {k: tf.constant(v) for k, v in _batch(args.seq_length, args.batch_size, args.predictions).items()}
+    variables, forward, optimizer = _build(impl, precision)
 
-    @tf.function(jit_compile=args.jit_compile)
+    @tf.function
     def train_step(b):
         with tf.GradientTape() as tape:
             logits = forward(b, True)
             loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(b["masked_lm_ids"], logits, from_logits=True))
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    @tf.function(jit_compile=args.jit_compile)
+    @tf.function
     def infer_step(b):
         return forward(b, False)
 
-    results = {"impl": args.impl, "precision": args.precision, "jit_compile": args.jit_compile,
-               "params": int(sum(np.prod(v.shape) for v in variables))}
-    for name, step in (("train", train_step), ("infer", infer_step)):
-        for _ in range(args.warmup):
-            out = step(batch)
-        _ = np.asarray(out)
-        times = []
-        for _ in range(args.steps):
-            tick = time.perf_counter()
-            _ = np.asarray(step(batch))
-            times.append(time.perf_counter() - tick)
-        median = float(np.median(times))
-        results[f"{name}_seq_per_s"] = args.batch_size / median
-        results[f"{name}_ms_per_step"] = median * 1000
-    results["loss_finite"] = bool(np.isfinite(np.asarray(train_step(batch))))
-    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(results))
+    return train_step, infer_step, int(sum(np.prod(v.shape) for v in variables))
+
+
+def _throughput_worker(args):
+    """All implementations in one process, timed round-robin step by step, so that a busy machine slows
+    every implementation alike instead of whichever happened to run during the disturbance."""
+    import numpy as np
+    import tensorflow as tf
+
+    batch = {k: tf.constant(v) for k, v in _batch(args.seq_length, args.batch_size, args.predictions).items()}
+    built, failed = {}, {}
+    for impl in args.impls.split(","):
+        try:
+            train_step, infer_step, params = _steps(impl, args.precision, args.seq_length, args.batch_size, args.predictions)
+            for _ in range(args.warmup):
+                np.asarray(train_step(batch))
+                np.asarray(infer_step(batch))
+            built[impl] = (train_step, infer_step, params)
+        except Exception as e:  # a reference implementation that cannot run this precision is reported
+            failed[impl] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    times = {(impl, kind): [] for impl in built for kind in ("train", "infer")}
+    for _ in range(args.steps):
+        for impl, (train_step, infer_step, _) in built.items():
+            for kind, step in (("train", train_step), ("infer", infer_step)):
+                tick = time.perf_counter()
+                np.asarray(step(batch))
+                times[(impl, kind)].append(time.perf_counter() - tick)
+    for impl, (_, _, params) in built.items():
+        row = {"impl": impl, "precision": args.precision, "params": params}
+        for kind in ("train", "infer"):
+            median = float(np.median(times[(impl, kind)]))
+            row[f"{kind}_seq_per_s"] = args.batch_size / median
+            row[f"{kind}_ms_per_step"] = median * 1000
+        print("RESULT " + json.dumps(row))
+    for impl, reason in failed.items():
+        print("RESULT " + json.dumps({"impl": impl, "precision": args.precision, "failed": reason}))
+
+
+def _memory_worker(args):
+    """One implementation alone: peak resident memory over building it and a few training steps."""
+    import numpy as np
+    import tensorflow as tf
+
+    batch = {k: tf.constant(v) for k, v in _batch(args.seq_length, args.batch_size, args.predictions).items()}
+    train_step, infer_step, _ = _steps(args.impls, args.precision, args.seq_length, args.batch_size, args.predictions)
+    for _ in range(3):
+        np.asarray(train_step(batch))
+    print("RESULT " + json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _run(mode, args, impls, precision):
+    command = [sys.executable, os.path.abspath(__file__), "--mode", mode, "--impls", impls, "--precision", precision,
+               "--seq_length", str(args.seq_length), "--batch_size", str(args.batch_size),
+               "--predictions", str(args.predictions), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    rows = [json.loads(line[len("RESULT "):]) for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if not rows:
+        return [{"impl": impls, "precision": precision, "failed": (done.stderr.strip().splitlines() or ["no output"])[-1][:160]}]
+    return rows
 
 
 def main(argv=None):
@@ -147,48 +187,46 @@ def main(argv=None):
     parser.add_argument("--seq_length", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--predictions", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--jit_compile", action="store_true", help="compile the steps with XLA")
-    parser.add_argument("--impl", help=argparse.SUPPRESS)
-    parser.add_argument("--precision", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per implementation (median reported)")
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--mode", choices=["throughput", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--precision", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.impl:
-        return _worker(args)
+    if args.mode == "throughput":
+        return _throughput_worker(args)
+    if args.mode == "memory":
+        return _memory_worker(args)
 
     rows = []
     for precision in args.precisions.split(","):
-        for impl in args.impls.split(","):
-            command = [sys.executable, os.path.abspath(__file__), "--impl", impl, "--precision", precision,
-                       "--seq_length", str(args.seq_length), "--batch_size", str(args.batch_size),
-                       "--predictions", str(args.predictions), "--steps", str(args.steps), "--warmup", str(args.warmup)]
-            if args.jit_compile:
-                command.append("--jit_compile")
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-            done = subprocess.run(command, capture_output=True, text=True, env=env)
-            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-            if done.returncode or not lines:
-                print(f"{impl} {precision}: failed\n{done.stderr[-3000:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads(lines[-1][len("RESULT "):]))
-            r = rows[-1]
-            print(f"  measured {impl:<10} {precision}: train {r['train_seq_per_s']:.1f} seq/s, infer {r['infer_seq_per_s']:.1f} seq/s", flush=True)
+        print(f"timing {args.impls} at {precision} ...", flush=True)
+        measured = _run("throughput", args, args.impls, precision)
+        for row in measured:
+            if "failed" not in row:
+                row.update(_run("memory", args, row["impl"], precision)[0])
+        rows += measured
 
-    print(f"\nALBERT-base pretraining step, seq {args.seq_length}, batch {args.batch_size}, "
-          f"{args.predictions} masked positions, jit_compile={args.jit_compile}, {os.cpu_count()} CPU cores")
-    header = f"{'implementation':<14}{'precision':<10}{'params':>12}{'train seq/s':>13}{'infer seq/s':>13}{'peak RSS MB':>13}"
+    print(f"\nALBERT-base pretraining step: seq {args.seq_length}, batch {args.batch_size}, {args.predictions} masked "
+          f"positions, Adam; median of {args.steps} interleaved steps; {os.cpu_count()} CPU cores")
+    header = f"{'implementation':<16}{'precision':<10}{'params':>12}{'train seq/s':>13}{'infer seq/s':>13}{'peak RSS MB':>13}"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['impl']:<14}{r['precision']:<10}{r['params']:>12,}{r['train_seq_per_s']:>13.2f}{r['infer_seq_per_s']:>13.2f}{r['peak_rss_mb']:>13.0f}")
+        if "failed" in r:
+            print(f"{r['impl']:<16}{r['precision']:<10}  failed: {r['failed']}")
+            continue
+        print(f"{r['impl']:<16}{r['precision']:<10}{r['params']:>12,}{r['train_seq_per_s']:>13.2f}"
+              f"{r['infer_seq_per_s']:>13.2f}{r.get('peak_rss_mb', float('nan')):>13.0f}")
+    print()
     for precision in args.precisions.split(","):
-        ours = [r for r in rows if r["impl"] == "albert_tf" and r["precision"] == precision]
-        others = [r for r in rows if r["impl"] != "albert_tf" and r["precision"] == precision]
-        if ours and others:
-            for key in ("train_seq_per_s", "infer_seq_per_s"):
+        ours = [r for r in rows if r["impl"] == "albert_tf" and r["precision"] == precision and "failed" not in r]
+        others = [r for r in rows if r["impl"] != "albert_tf" and r["precision"] == precision and "failed" not in r]
+        for key in ("train_seq_per_s", "infer_seq_per_s"):
+            if ours and others:
                 best = max(others, key=lambda r: r[key])
-                print(f"{precision} {key.split('_')[0]}: albert_tf / fastest other ({best['impl']}) = {ours[0][key] / best[key]:.2f}x")
+                print(f"{precision} {key.split('_')[0]:<5}: albert_tf / fastest other ({best['impl']}) = "
+                      f"{ours[0][key] / best[key]:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
