@@ -72,7 +72,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     from albert_tf import AlbertConfig
-    from albert_tf.data import pretraining_dataset
+    from albert_tf.data import DynamicMasking, pretraining_dataset
     from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
 
     config = AlbertConfig.from_json_file(args.albert_config_file)
@@ -111,16 +111,20 @@ def main(argv=None):
     )
 
     def dataset_fn(pattern, is_training):
+        masking = DynamicMasking(vocab_size=config.vocab_size, seed=args.seed) if args.dynamic_masking and is_training else None
+
         def make(batch_size):
+            # Seeded and repeating (evaluation too, as the original's eval input), so a resumed run
+            # can skip exactly the batches it already consumed.
             return pretraining_dataset(
                 pattern,
                 batch_size=batch_size,
                 max_seq_length=args.max_seq_length,
                 max_predictions_per_seq=args.max_predictions_per_seq,
                 is_training=is_training,
+                repeat=True,
                 seed=args.seed,
-                dynamic_masking=args.dynamic_masking and is_training,
-                vocab_size=config.vocab_size,
+                dynamic_masking=masking,
             )
 
         return make

@@ -1,0 +1,318 @@
+"""Raw text → the pretraining input format: one sentence per line, a blank line between documents.
+
+``albert-create-pretraining-data`` (like the original) expects sentences, not paragraphs: a line
+is a sentence, and the sentence boundaries are where A/B splits and the sentence-order task live.
+This module turns common raw layouts into that format:
+
+* ``lines``: one paragraph per line; a blank line (or the end of a file) ends a document;
+* ``wikitext``: WikiText files; a `` = Title = `` line starts a document, deeper headings
+  (`` = = Section = = ``) are dropped, every other non-blank line is a paragraph, and the
+  tokenized release's ``@-@``, ``@,@`` and ``@.@`` are joined back;
+* ``wrapped``: hard-wrapped text such as Project Gutenberg books; lines join into paragraphs at blank
+  lines, and each file is one document.
+
+``input`` may be files, globs or a folder (every ``*.txt`` below it, sorted).
+
+**Sentence splitter: NLTK's Punkt, trained unsupervised on the input itself.** Nothing can be
+downloaded at run time, which rules out NLTK's pre-trained ``punkt`` tables and model-based
+splitters (spaCy, Stanza). Punkt is a published, language-independent algorithm (Kiss & Strunk,
+2006) maintained in NLTK; it learns the corpus's abbreviations, collocations and frequent sentence
+starters from raw text, so training it on the first few million characters of the corpus is
+exactly its intended use and needs no data files. (pysbd and blingfire also work offline but have
+not been released since 2021; pysbd's rules are English-only.) Training is deterministic, so the
+same input always gives the same output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import multiprocessing
+import os
+import re
+from typing import Iterable, Iterator, List, Optional, Sequence
+
+from albert_tf.text.tokenizer import Utf8DecodeCounter, iter_text_lines
+
+logger = logging.getLogger("albert_tf.data_prep.corpus")
+
+FORMATS = ("lines", "wikitext", "wrapped")
+DEFAULT_TRAIN_CHARS = 5_000_000
+#: Added to what Punkt learns: unsupervised training misses some frequent titles on mixed corpora
+#: (e.g. "Mr." on the Gutenberg selection), and splitting after them is the most visible error.
+DEFAULT_ABBREVIATIONS = (
+    "mr", "mrs", "ms", "messrs", "dr", "prof", "st", "jr", "sr", "capt", "col", "gen", "lt", "sgt",
+    "rev", "hon", "mme", "mlle", "vs", "etc", "cf", "e.g", "i.e",
+)
+
+_WIKI_TITLE = re.compile(r"^\s*=\s+(?!=)(.*?[^=\s])\s+=\s*$")
+_WIKI_SECTION = re.compile(r"^\s*=(\s+=)+\s+.*?\s+=(\s+=)+\s*$")
+# Punkt's orthographic-context flags for "seen in lower case" (sentence-initial, internal, unknown).
+_ORTHO_LOWER_CASE = (1 << 4) | (1 << 5) | (1 << 6)
+_ORTHO_MID_UPPER_CASE = 1 << 2
+_WIKI_JOINS = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."))
+
+
+class CorpusError(ValueError):
+    """The input cannot be turned into documents (missing files, nothing left, bad flags).
+
+    Example:
+
+    >>> str(CorpusError("--input: nothing matches 'x*.txt'"))
+    "--input: nothing matches 'x*.txt'"
+    """
+
+
+def expand_inputs(inputs: Sequence[str]) -> List[str]:
+    """Files, globs and folders (every ``*.txt`` below them, sorted) as a list of files.
+
+    Example:
+
+    >>> expand_inputs(["/nonexistent/*.txt"])
+    Traceback (most recent call last):
+    ...
+    data_prep.corpus.CorpusError: --input: nothing matches '/nonexistent/*.txt'
+    """
+    files = []
+    for item in inputs:
+        for part in [p.strip() for p in str(item).split(",") if p.strip()]:
+            if os.path.isdir(part):
+                found = sorted(glob.glob(os.path.join(part, "**", "*.txt"), recursive=True))
+                if not found:
+                    raise CorpusError(f"--input: folder {part} has no .txt file")
+                files.extend(found)
+                continue
+            matches = sorted(glob.glob(part))
+            if not matches:
+                raise CorpusError(f"--input: nothing matches {part!r}")
+            files.extend(m for m in matches if os.path.isfile(m))
+    if not files:
+        raise CorpusError("--input names no file")
+    return files
+
+
+def wikitext_detokenize(text: str) -> str:
+    """Joins WikiText's ``@-@``, ``@,@`` and ``@.@`` split markers.
+
+    Example:
+
+    >>> wikitext_detokenize("a well @-@ known 1 @,@ 000 @.@ 5")
+    'a well-known 1,000.5'
+    """
+    for marker, joined in _WIKI_JOINS:
+        text = text.replace(marker, joined)
+    return text
+
+
+def iter_documents(files: Sequence[str], fmt: str, counter: Optional[Utf8DecodeCounter] = None
+                   ) -> Iterator[List[str]]:
+    """Yields documents as lists of paragraphs (whitespace-collapsed, non-empty)."""
+    if fmt not in FORMATS:
+        raise CorpusError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    counter = counter or Utf8DecodeCounter()
+    for path in files:
+        document: List[str] = []
+        paragraph: List[str] = []
+        for line in iter_text_lines(path, counter):
+            text = " ".join(line.split())
+            if fmt == "lines":
+                if text:
+                    document.append(text)
+                elif document:
+                    yield document
+                    document = []
+            elif fmt == "wikitext":
+                if not text:
+                    continue
+                if _WIKI_TITLE.match(text):
+                    if document:
+                        yield document
+                    document = []
+                elif not _WIKI_SECTION.match(text):
+                    document.append(wikitext_detokenize(text))
+            else:  # wrapped
+                if text:
+                    paragraph.append(text)
+                elif paragraph:
+                    document.append(" ".join(paragraph))
+                    paragraph = []
+        if paragraph:
+            document.append(" ".join(paragraph))
+        if document:
+            yield document
+
+
+def train_sentence_splitter(paragraphs: Iterable[str], max_chars: int = DEFAULT_TRAIN_CHARS,
+                            abbreviations: Sequence[str] = DEFAULT_ABBREVIATIONS):
+    """Punkt parameters learned from up to ``max_chars`` characters of ``paragraphs``.
+
+    ``abbreviations`` (lowercase, without the final period) are added to the learned ones.
+
+    Example:
+
+    >>> params = train_sentence_splitter(["Dr. Smith met Mr. Jones at noon. They talked."])
+    >>> split_sentences(params, "Dr. Smith met Mr. Jones at noon. They talked.")
+    ['Dr. Smith met Mr. Jones at noon.', 'They talked.']
+    """
+    try:
+        from nltk.tokenize.punkt import PunktTrainer
+    except ImportError as err:
+        raise CorpusError(f"sentence splitting needs NLTK ({err}); pip install 'nltk>=3.9'") from None
+
+    trainer = PunktTrainer()
+    extra = {a.lower().rstrip(".") for a in abbreviations if a.strip(".")}
+    # Seeded before training too, so that the sentence starters Punkt learns are not the words that
+    # follow a missed abbreviation ("Mr. Woodhouse" would make "Woodhouse" a sentence starter).
+    trainer.get_params().abbrev_types.update(extra)
+    taken, size = [], 0
+    for paragraph in paragraphs:
+        taken.append(paragraph)
+        size += len(paragraph) + 1
+        if size >= max_chars:
+            break
+    trainer.train("\n\n".join(taken), finalize=False)
+    trainer.finalize_training()
+    params = trainer.get_params()
+    # Training may drop a seeded abbreviation the corpus also writes without a period ("Mr").
+    params.abbrev_types.update(extra)
+    # A learned sentence starter seen capitalised inside sentences, or never in lower case, is a
+    # name that followed an abbreviation ("Mr. Woodhouse", "Mr. Frank"); kept as a starter it would
+    # split after every later "Mr." before that name. Real starters ("he", "but") are kept.
+    params.sent_starters = {
+        word
+        for word in params.sent_starters
+        if params.ortho_context.get(word, 0) & _ORTHO_LOWER_CASE
+        and not params.ortho_context.get(word, 0) & _ORTHO_MID_UPPER_CASE
+    }
+    return params
+
+
+_SPLITTER = {}
+
+
+def _splitter(params):
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    key = id(params)
+    if _SPLITTER.get("key") != key:
+        _SPLITTER["key"] = key
+        _SPLITTER["tokenizer"] = PunktSentenceTokenizer(params)
+    return _SPLITTER["tokenizer"]
+
+
+def split_sentences(params, paragraph: str) -> List[str]:
+    """Sentences of one paragraph, whitespace-collapsed, empty ones dropped."""
+    sentences = (" ".join(s.split()) for s in _splitter(params).tokenize(paragraph))
+    return [s for s in sentences if s]
+
+
+def _init_split_worker(params) -> None:
+    _SPLITTER.clear()
+    _SPLITTER["params"] = params
+
+
+def _split_document(document: List[str]) -> List[str]:
+    params = _SPLITTER["params"]
+    return [s for paragraph in document for s in split_sentences(params, paragraph)]
+
+
+@dataclasses.dataclass
+class CorpusReport:
+    """Counts of a :func:`prepare_corpus` run.
+
+    Example:
+
+    >>> CorpusReport(files=1, documents=2, sentences=9).sentences
+    9
+    """
+
+    files: int = 0
+    documents: int = 0
+    sentences: int = 0
+    single_sentence_documents: int = 0
+    dropped_documents: int = 0
+    invalid_utf8_lines: int = 0
+
+
+def prepare_corpus(inputs: Sequence[str], output: str, fmt: str = "lines", num_workers: int = 1,
+                   train_chars: int = DEFAULT_TRAIN_CHARS, min_sentences: int = 1,
+                   abbreviations: Sequence[str] = DEFAULT_ABBREVIATIONS,
+                   progress: Optional[bool] = None) -> CorpusReport:
+    """Writes ``output`` in the pretraining format (atomically) and returns what it counted.
+
+    Example:
+
+    >>> report = prepare_corpus(["wiki.test.tokens"], "wiki.sentences.txt", fmt="wikitext")  # doctest: +SKIP
+    >>> report.documents  # doctest: +SKIP
+    62
+    """
+    from tqdm.auto import tqdm
+
+    if min_sentences < 1:
+        raise CorpusError(f"--min_sentences must be at least 1; got {min_sentences}")
+    files = expand_inputs(inputs)
+    counter = Utf8DecodeCounter()
+    params = train_sentence_splitter(
+        (p for document in iter_documents(files, fmt, counter) for p in document), train_chars, abbreviations
+    )
+    report = CorpusReport(files=len(files))
+    counter = Utf8DecodeCounter()
+    documents = iter_documents(files, fmt, counter)
+    tmp = output + ".incomplete"
+    directory = os.path.dirname(output)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    pool = None
+    if num_workers > 1:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        pool = context.Pool(num_workers, initializer=_init_split_worker, initargs=(params,))
+        split = pool.imap(_split_document, documents, chunksize=16)
+    else:
+        _init_split_worker(params)
+        split = map(_split_document, documents)
+    try:
+        with open(tmp, "w", encoding="utf-8") as out, tqdm(
+            disable=None if progress is None else not progress, unit="doc", desc="split"
+        ) as bar:
+            first = True
+            for sentences in split:
+                bar.update(1)
+                if len(sentences) < min_sentences:
+                    report.dropped_documents += 1
+                    continue
+                if not first:
+                    out.write("\n")
+                out.write("\n".join(sentences) + "\n")
+                first = False
+                report.documents += 1
+                report.sentences += len(sentences)
+                report.single_sentence_documents += len(sentences) == 1
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    report.invalid_utf8_lines = counter.bad_texts
+    if report.documents == 0:
+        os.remove(tmp)
+        raise CorpusError(
+            f"--input ({len(files)} file(s)) gave no document with at least {min_sentences} sentence(s) "
+            f"in --format={fmt}; nothing was written"
+        )
+    os.replace(tmp, output)
+    if counter.bad_texts:
+        logger.warning(
+            "%d lines were not valid UTF-8 (%s); invalid bytes became U+FFFD",
+            counter.bad_texts, ", ".join(f"{k}: {v}" for k, v in sorted(counter.bad_sources.items())),
+        )
+    if report.single_sentence_documents:
+        logger.warning(
+            "%d of %d documents have a single sentence; pretraining pairs them with random documents",
+            report.single_sentence_documents, report.documents,
+        )
+    return report

@@ -1,0 +1,166 @@
+"""Acceptance run: real text -> vocabulary -> pretraining records -> a small ALBERT pretrained on CPU.
+
+Uses ../shared/data (WikiText-2 and the NLTK Gutenberg selection); writes everything under --work_dir,
+and the curves (CSV + PNG) and a summary into --docs_dir. Each stage is skipped when its output exists,
+so an interrupted run picks up where it stopped (pretraining resumes from its last checkpoint).
+
+    python tools/acceptance_pretrain.py --shared ../shared/data --work_dir /tmp/albert_acceptance \\
+        --minutes 22 --docs_dir docs
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+CONFIG = {  # a small ALBERT: H=256, L=6, E=128
+    "vocab_size": None,
+    "embedding_size": 128,
+    "hidden_size": 256,
+    "num_hidden_layers": 6,
+    "num_hidden_groups": 1,
+    "num_attention_heads": 4,
+    "intermediate_size": 1024,
+    "inner_group_num": 1,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+}
+
+
+def run(command, log):
+    print(f"$ {' '.join(command)}", flush=True)
+    with open(log, "a") as f:
+        f.write(f"$ {' '.join(command)}\n")
+        f.flush()
+        done = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT)
+    if done.returncode:
+        sys.exit(f"stage failed (exit {done.returncode}); see {log}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    p.add_argument("--work_dir", default="/tmp/albert_acceptance")
+    p.add_argument("--docs_dir", default="docs")
+    p.add_argument("--vocab_size", type=int, default=8000)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--max_predictions_per_seq", type=int, default=20)
+    p.add_argument("--dupe_factor", type=int, default=5)
+    p.add_argument("--train_batch_size", type=int, default=64)
+    p.add_argument("--num_train_steps", type=int, default=2000)
+    p.add_argument("--learning_rate", type=float, default=0.00176)
+    p.add_argument("--save_checkpoints_steps", type=int, default=100)
+    args = p.parse_args(argv)
+
+    py = sys.executable
+    w = args.work_dir
+    os.makedirs(w, exist_ok=True)
+    os.makedirs(args.docs_dir, exist_ok=True)
+    log = os.path.join(w, "acceptance.log")
+    shared = os.path.abspath(args.shared)
+    started = time.time()
+    stages = {}
+
+    # 1. Documents: WikiText-2 valid + Gutenberg for training, WikiText-2 test held out.
+    corpus = {
+        "wiki_train.txt": ("wikitext", os.path.join(shared, "wikitext-2", "wiki.valid.tokens")),
+        "wiki_eval.txt": ("wikitext", os.path.join(shared, "wikitext-2", "wiki.test.tokens")),
+        "gutenberg.txt": ("wrapped", os.path.join(shared, "gutenberg-nltk") + "/*.txt"),
+    }
+    tick = time.time()
+    for name, (fmt, source) in corpus.items():
+        out = os.path.join(w, name)
+        if not os.path.exists(out):
+            run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", out, "--format", fmt], log)
+    stages["corpus_s"] = time.time() - tick
+    train_text = ",".join(os.path.join(w, n) for n in ("wiki_train.txt", "gutenberg.txt"))
+
+    # 2. Vocabulary.
+    tick = time.time()
+    prefix = os.path.join(w, "spm")
+    if not os.path.exists(prefix + ".model"):
+        run([py, "-m", "tools.train_vocab", "--input", train_text, "--model_prefix", prefix,
+             "--vocab_size", str(args.vocab_size), "--do_lower_case", "true"], log)
+    stages["vocab_s"] = time.time() - tick
+
+    # 3. Records.
+    tick = time.time()
+    common = ["--spm_model_file", prefix + ".model", "--do_lower_case", "true", "--max_seq_length", str(args.max_seq_length),
+              "--max_predictions_per_seq", str(args.max_predictions_per_seq)]
+    if not glob.glob(os.path.join(w, "train-*.tfrecord")):
+        run([py, "-m", "tools.create_pretraining_data", "--input_file", train_text,
+             "--output_file", os.path.join(w, "train-{shard}.tfrecord"), "--dupe_factor", str(args.dupe_factor), *common], log)
+    if not glob.glob(os.path.join(w, "eval-*.tfrecord")):
+        run([py, "-m", "tools.create_pretraining_data", "--input_file", os.path.join(w, "wiki_eval.txt"),
+             "--output_file", os.path.join(w, "eval-{shard}.tfrecord"), "--dupe_factor", "1", *common], log)
+    stages["records_s"] = time.time() - tick
+
+    # 4. Pretraining.
+    config = dict(CONFIG, vocab_size=args.vocab_size)
+    config_file = os.path.join(w, "albert_config.json")
+    with open(config_file, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    out = os.path.join(w, "pretrain")
+    tick = time.time()
+    run([py, "-m", "tools.pretrain", "--albert_config_file", config_file,
+         "--input_file", os.path.join(w, "train-*.tfrecord"), "--eval_input_file", os.path.join(w, "eval-*.tfrecord"),
+         "--output_dir", out, "--train_batch_size", str(args.train_batch_size), "--eval_batch_size", "64",
+         "--max_seq_length", str(args.max_seq_length), "--max_predictions_per_seq", str(args.max_predictions_per_seq),
+         "--num_train_steps", str(args.num_train_steps), "--num_warmup_steps", str(args.num_train_steps // 20),
+         "--learning_rate", str(args.learning_rate), "--save_checkpoints_steps", str(args.save_checkpoints_steps),
+         "--iterations_per_loop", str(args.save_checkpoints_steps), "--do_eval", "--max_eval_steps", "50",
+         "--strategy", "one_device", "--verbose", "2"], log)
+    stages["pretrain_s"] = time.time() - tick
+
+    # 5. Curves and summary.
+    rows = list(csv.DictReader(open(os.path.join(out, "train_metrics.csv"))))
+    for row in rows:
+        row["step"] = (int(row["epoch"]) + 1) * args.save_checkpoints_steps
+    curve = os.path.join(args.docs_dir, "pretrain_acceptance.csv")
+    with open(curve, "w", newline="") as f:
+        fields = ["step", "loss", "masked_lm_accuracy", "masked_lm_loss", "sentence_order_accuracy", "sentence_order_loss"]
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    results = json.load(open(os.path.join(out, "results.json")))
+    summary = {"stages_seconds": stages, "total_seconds": time.time() - started, "config": config,
+               "final_train": results.get("train"), "held_out_eval": results.get("eval"),
+               "records": json.load(open(s)) if (s := next(iter(glob.glob(os.path.join(w, "train-*summary*.json"))), None)) else None}
+    with open(os.path.join(args.docs_dir, "pretrain_acceptance.json"), "w") as f:
+        json.dump(summary, f, indent=2, default=str)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        steps = [r["step"] for r in rows]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        axes[0].plot(steps, [float(r["masked_lm_accuracy"]) for r in rows], label="MLM accuracy")
+        axes[0].plot(steps, [float(r["sentence_order_accuracy"]) for r in rows], label="SOP accuracy")
+        axes[0].axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        axes[0].set_xlabel("step")
+        axes[0].set_ylabel("training accuracy (mean over 100 steps)")
+        axes[0].legend()
+        axes[1].plot(steps, [float(r["masked_lm_loss"]) for r in rows], label="MLM loss")
+        axes[1].plot(steps, [float(r["sentence_order_loss"]) for r in rows], label="SOP loss")
+        axes[1].set_xlabel("step")
+        axes[1].legend()
+        fig.suptitle(f"ALBERT H=256 L=6 E=128 on WikiText-2 + Gutenberg, CPU, {stages['pretrain_s'] / 60:.0f} min")
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.docs_dir, "pretrain_acceptance.png"), dpi=110)
+    except ImportError:
+        print("matplotlib is not installed: CSV written, no plot")
+    print(json.dumps(summary, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
