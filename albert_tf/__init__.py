@@ -8,6 +8,7 @@ from albert_tf import checkpoints, data
 from albert_tf.config import AlbertConfig
 from albert_tf.layers import FactorizedEmbedding, MaskedLMHead, SentenceOrderHead, SharedEncoder
 from albert_tf.models import AlbertBackbone, AlbertPretrainer
+from albert_tf.text import AlbertInGraphTokenizer, AlbertPreprocessor, AlbertTokenizer
 from albert_tf.training import (
     AdamWeightDecayOptimizer,
     LAMBOptimizer,
@@ -22,7 +23,10 @@ __all__ = [
     "AdamWeightDecayOptimizer",
     "AlbertBackbone",
     "AlbertConfig",
+    "AlbertInGraphTokenizer",
+    "AlbertPreprocessor",
     "AlbertPretrainer",
+    "AlbertTokenizer",
     "FactorizedEmbedding",
     "LAMBOptimizer",
     "MaskedLMHead",

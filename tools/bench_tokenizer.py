@@ -2,7 +2,9 @@
 
 Both paths go from raw text to packed ``input_ids``/``input_mask``/
 ``segment_ids``; the script also checks that they produce identical ids on the
-benchmark lines. Text comes from ``../shared/data`` (``*.txt``, ``*.tokens``)
+benchmark lines. An extra row, "op search", times the in-graph path with
+``exact_segmentation=False`` (tensorflow-text's own SentencePiece search) and
+counts the lines where that one disagrees with Python. Text comes from ``../shared/data`` (``*.txt``, ``*.tokens``)
 when present, generated text otherwise; without ``--spm_model_file`` a
 vocabulary is trained on that text first (not timed)::
 

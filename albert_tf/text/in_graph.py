@@ -572,9 +572,9 @@ class _UnigramSegmenter:
     def _pass_impl(self, layout, candidates, prefix, rebase: bool):
         """One search of every lane from the given starting scores.
 
-        Returns flat (word-major) piece ids, starts, ends and row ids of the
-        best paths, then per-position best scores, path-piece scores, and the
-        per-position back-pointers in lane coordinates.
+        Returns, for the pieces of the best paths in text order: ids, start and
+        end characters within the row, row and lane; then the best score at
+        every position (word-major) and the score each path piece added.
         """
         cand_ids, cand_scores, single = candidates
         span = self.max_length
