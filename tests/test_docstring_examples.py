@@ -13,6 +13,15 @@ MODULES = [
     "albert_tf.layers.heads",
     "albert_tf.models.backbone",
     "albert_tf.models.pretrainer",
+    "albert_tf.data.schemas",
+    "albert_tf.data.pretraining",
+    "data_prep.masking",
+    "data_prep.instances",
+    "data_prep.tfexample",
+    "data_prep.token_store",
+    "data_prep.pretraining",
+    "data_prep.original_algorithm",
+    "data_prep.corpus",
 ]
 
 

@@ -18,8 +18,7 @@ import os
 import sys
 from typing import List, Optional
 
-_TRUE = {"1", "true", "t", "yes", "y"}
-_FALSE = {"0", "false", "f", "no", "n"}
+from tools.flags import add_bool, str_to_bool
 
 EPILOG = """\
 reproducibility:
@@ -46,22 +45,6 @@ output:
   the output.
 """
 
-
-def _bool(value: str) -> bool:
-    lowered = str(value).strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
-    parser.add_argument(f"--{name}", type=_bool, nargs="?", const=True, default=default,
-                        help=f"{help_text} (default: {str(default).lower()})")
-    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from data_prep.pretraining import DEFAULT_BLOCK_TOKENS, DEFAULT_PATTERN_SHARDS
 
@@ -79,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--vocab_file", default=None, help="accepted for compatibility; ALBERT uses --spm_model_file")
     flag("--spm_model_file", default=None, help="SentencePiece model, e.g. 30k-clean.model (required)")
     flag("--input_file_mode", default="r", help="accepted for compatibility and ignored")
-    _add_bool(parser, "do_lower_case", True, "lowercase the input (after accent stripping)")
-    _add_bool(parser, "do_whole_word_mask", True, "mask whole words (word units) rather than pieces")
-    _add_bool(parser, "do_permutation", False, "not supported (the original trainer could not read it)")
-    _add_bool(parser, "favor_shorter_ngram", True, "n-gram length n drawn with p ∝ 1/n (else reversed)")
-    _add_bool(parser, "random_next_sentence", False,
+    add_bool(parser, "do_lower_case", True, "lowercase the input (after accent stripping)")
+    add_bool(parser, "do_whole_word_mask", True, "mask whole words (word units) rather than pieces")
+    add_bool(parser, "do_permutation", False, "not supported (the original trainer could not read it)")
+    add_bool(parser, "favor_shorter_ngram", True, "n-gram length n drawn with p ∝ 1/n (else reversed)")
+    add_bool(parser, "random_next_sentence", False,
               "false: sentence-order prediction (swap A and B); true: BERT's random next sentence")
     flag("--max_seq_length", type=int, default=512, help="maximum sequence length (default: 512)")
     flag("--ngram", type=int, default=3, help="maximum n-gram length in words (default: 3)")
@@ -111,14 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--keep_work_dir", action="store_true", help="keep the tokenized corpus after the job")
     new.add_argument("--summary_file", default=None,
                      help="JSON summary path (default: the output name with .summary.json)")
-    new.add_argument("--progress", type=_bool, nargs="?", const=True, default=None,
+    new.add_argument("--progress", type=str_to_bool, nargs="?", const=True, default=None,
                      help="show progress bars (default: only on a terminal)")
     new.add_argument("--runner", default=None,
                      help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
                           "FlinkRunner, SparkRunner, ...); other unknown flags go to Beam's "
                           "PipelineOptions. Needs the 'beam' extra.")
     return parser
-
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~data_prep.pretraining.PretrainingDataConfig` of parsed flags."""
@@ -151,7 +133,6 @@ def config_from_args(args: argparse.Namespace):
         progress=args.progress,
     )
 
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -182,12 +163,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     return 0
 
-
 def _summary_path(config) -> str:
     from data_prep.pretraining import default_summary_path
 
     return default_summary_path(config.output_file)
-
 
 if __name__ == "__main__":
     sys.exit(main())

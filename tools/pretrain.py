@@ -13,15 +13,9 @@ import logging
 import os
 import sys
 
+from tools.flags import add_bool
 
-def _bool(value):
-    if isinstance(value, bool):
-        return value
-    if value.lower() in ("1", "true", "yes", "y"):
-        return True
-    if value.lower() in ("0", "false", "no", "n"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
 
 
 def build_parser():
@@ -32,8 +26,8 @@ def build_parser():
     p.add_argument("--init_checkpoint", default=None, help="original TF1 checkpoint, albert_tf checkpoint or .keras file")
     p.add_argument("--max_seq_length", type=int, default=512)
     p.add_argument("--max_predictions_per_seq", type=int, default=20)
-    p.add_argument("--do_train", type=_bool, nargs="?", const=True, default=True)
-    p.add_argument("--do_eval", type=_bool, nargs="?", const=True, default=False)
+    add_bool(p, "do_train", True)
+    add_bool(p, "do_eval", False)
     p.add_argument("--train_batch_size", type=int, default=4096)
     p.add_argument("--eval_batch_size", type=int, default=64)
     p.add_argument("--optimizer", choices=["lamb", "adamw"], default="lamb")
@@ -46,8 +40,8 @@ def build_parser():
     p.add_argument("--keep_checkpoint_max", type=int, default=5)
     p.add_argument("--iterations_per_loop", type=int, default=1000, help="steps per compiled execution")
     p.add_argument("--max_eval_steps", type=int, default=100)
-    p.add_argument("--init_from_group0", type=_bool, nargs="?", const=True, default=False)
-    p.add_argument("--use_tpu", type=_bool, nargs="?", const=True, default=False, help="same as --strategy tpu")
+    add_bool(p, "init_from_group0", False)
+    add_bool(p, "use_tpu", False, "same as --strategy tpu")
     p.add_argument("--tpu_name", "--tpu", dest="tpu", default=None)
     p.add_argument("--tpu_zone", default=None)
     p.add_argument("--gcp_project", default=None)
@@ -56,11 +50,10 @@ def build_parser():
     p.add_argument("--eval_input_file", default=None, help="held-out TFRecords for --do_eval (default: --input_file)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="auto: bf16 on TPUs and bf16-capable GPUs, fp32 on CPU")
-    p.add_argument("--jit_compile", type=_bool, nargs="?", const=True, default=False, help="compile steps with XLA")
+    add_bool(p, "jit_compile", False, "compile steps with XLA")
     p.add_argument("--gradient_accumulation_steps", type=int, default=1,
                    help="split each --train_batch_size update into this many micro-batches")
-    p.add_argument("--dynamic_masking", type=_bool, nargs="?", const=True, default=False,
-                   help="draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
+    add_bool(p, "dynamic_masking", False, "draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     return p

@@ -14,17 +14,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-_TRUE = {"1", "true", "t", "yes", "y"}
-_FALSE = {"0", "false", "f", "no", "n"}
+from tools.flags import str_to_bool
 
 
-def _bool(value: str) -> bool:
-    lowered = str(value).strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
 
 
 def _symbols(value: str) -> List[str]:
@@ -44,16 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--input", required=True, help="comma-separated text files or globs, one sentence per line")
     flag("--model_prefix", required=True, help="writes PREFIX.model and PREFIX.vocab")
     flag("--vocab_size", type=int, default=30000)
-    flag("--do_lower_case", type=_bool, nargs="?", const=True, default=False,
+    flag("--do_lower_case", type=str_to_bool, nargs="?", const=True, default=False,
          help="lowercase the text before training (after accent stripping)")
-    flag("--preprocess", type=_bool, nargs="?", const=True, default=True,
+    flag("--preprocess", type=str_to_bool, nargs="?", const=True, default=True,
          help="apply the original preprocess_text (whitespace collapse, accent stripping) to each "
               "line, as the tokenizer will; false feeds raw lines like the README")
     flag("--model_type", default=defaults["model_type"], choices=["unigram", "bpe", "char", "word"])
     flag("--character_coverage", type=float, default=defaults["character_coverage"])
     flag("--input_sentence_size", type=int, default=defaults["input_sentence_size"],
          help="sample at most this many sentences (0: all)")
-    flag("--shuffle_input_sentence", type=_bool, nargs="?", const=True,
+    flag("--shuffle_input_sentence", type=str_to_bool, nargs="?", const=True,
          default=defaults["shuffle_input_sentence"])
     flag("--max_sentence_length", type=int, default=vocab.DEFAULT_MAX_SENTENCE_LENGTH,
          help="sentences longer than this many UTF-8 bytes are left out")

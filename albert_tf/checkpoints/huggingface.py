@@ -87,7 +87,6 @@ def config_to_huggingface(config: AlbertConfig) -> dict:
 #   heads_out torch [H, H] -> Keras [N, D, H]
 def _ports(model):
     backbone = model.backbone if hasattr(model, "backbone") else model
-    config = backbone.config
     emb = backbone.embeddings
     rows = [
         (emb.word_embeddings.embeddings, "albert.embeddings.word_embeddings.weight", "copy"),
@@ -101,35 +100,28 @@ def _ports(model):
             (emb.projection.kernel, "albert.encoder.embedding_hidden_mapping_in.weight", "linear"),
             (emb.projection.bias, "albert.encoder.embedding_hidden_mapping_in.bias", "copy"),
         ]
-    encoder = backbone.encoder
-    if encoder.sharing != "all":
-        raise ValueError(f"HuggingFace ALBERT shares whole blocks; sharing={encoder.sharing!r} cannot be represented.")
-    seen = set()
-    for layer, group in enumerate(encoder.routing):
-        if group in seen:
-            continue
-        seen.add(group)
-        for inner in range(config.inner_group_num):
-            attention, ffn = encoder.block(layer, inner)
-            prefix = f"albert.encoder.albert_layer_groups.{group}.albert_layers.{inner}."
-            for name in ("query", "key", "value"):
-                dense = getattr(attention, name)
-                rows += [
-                    (dense.kernel, f"{prefix}attention.{name}.weight", "heads_in"),
-                    (dense.bias, f"{prefix}attention.{name}.bias", "heads_b"),
-                ]
+    if backbone.encoder.sharing != "all":
+        raise ValueError(f"HuggingFace ALBERT shares whole blocks; sharing={backbone.encoder.sharing!r} cannot be represented.")
+    for group, inner, attention, ffn in backbone.encoder.group_blocks():
+        prefix = f"albert.encoder.albert_layer_groups.{group}.albert_layers.{inner}."
+        for name in ("query", "key", "value"):
+            dense = getattr(attention, name)
             rows += [
-                (attention.output_dense.kernel, f"{prefix}attention.dense.weight", "heads_out"),
-                (attention.output_dense.bias, f"{prefix}attention.dense.bias", "copy"),
-                (attention.layer_norm.gamma, f"{prefix}attention.LayerNorm.weight", "copy"),
-                (attention.layer_norm.beta, f"{prefix}attention.LayerNorm.bias", "copy"),
-                (ffn.intermediate_dense.kernel, f"{prefix}ffn.weight", "linear"),
-                (ffn.intermediate_dense.bias, f"{prefix}ffn.bias", "copy"),
-                (ffn.output_dense.kernel, f"{prefix}ffn_output.weight", "linear"),
-                (ffn.output_dense.bias, f"{prefix}ffn_output.bias", "copy"),
-                (ffn.layer_norm.gamma, f"{prefix}full_layer_layer_norm.weight", "copy"),
-                (ffn.layer_norm.beta, f"{prefix}full_layer_layer_norm.bias", "copy"),
+                (dense.kernel, f"{prefix}attention.{name}.weight", "heads_in"),
+                (dense.bias, f"{prefix}attention.{name}.bias", "heads_b"),
             ]
+        rows += [
+            (attention.output_dense.kernel, f"{prefix}attention.dense.weight", "heads_out"),
+            (attention.output_dense.bias, f"{prefix}attention.dense.bias", "copy"),
+            (attention.layer_norm.gamma, f"{prefix}attention.LayerNorm.weight", "copy"),
+            (attention.layer_norm.beta, f"{prefix}attention.LayerNorm.bias", "copy"),
+            (ffn.intermediate_dense.kernel, f"{prefix}ffn.weight", "linear"),
+            (ffn.intermediate_dense.bias, f"{prefix}ffn.bias", "copy"),
+            (ffn.output_dense.kernel, f"{prefix}ffn_output.weight", "linear"),
+            (ffn.output_dense.bias, f"{prefix}ffn_output.bias", "copy"),
+            (ffn.layer_norm.gamma, f"{prefix}full_layer_layer_norm.weight", "copy"),
+            (ffn.layer_norm.beta, f"{prefix}full_layer_layer_norm.bias", "copy"),
+        ]
     rows += [
         (backbone.pooler.kernel, "albert.pooler.weight", "linear"),
         (backbone.pooler.bias, "albert.pooler.bias", "copy"),

@@ -49,9 +49,8 @@ class ConversionReport:
 def original_ports(model):
     """Rows `(keras_variable, original_name, layout)` for every weight of an AlbertPretrainer/AlbertBackbone."""
     backbone = model.backbone if hasattr(model, "backbone") else model
-    config = backbone.config
-    if config.sharing != "all":
-        raise ValueError(f"The original release shares whole blocks; sharing={config.sharing!r} has no TF1 layout.")
+    if backbone.config.sharing != "all":
+        raise ValueError(f"The original release shares whole blocks; sharing={backbone.config.sharing!r} has no TF1 layout.")
     emb = backbone.embeddings
     rows = [
         (emb.word_embeddings.embeddings, "bert/embeddings/word_embeddings", "copy"),
@@ -65,33 +64,26 @@ def original_ports(model):
             (emb.projection.kernel, "bert/encoder/embedding_hidden_mapping_in/kernel", "copy"),
             (emb.projection.bias, "bert/encoder/embedding_hidden_mapping_in/bias", "copy"),
         ]
-    encoder = backbone.encoder
-    seen = set()
-    for layer, group in enumerate(encoder.routing):
-        if group in seen:
-            continue
-        seen.add(group)
-        for inner in range(config.inner_group_num):
-            attention, ffn = encoder.block(layer, inner)
-            prefix = f"bert/encoder/transformer/group_{group}/inner_group_{inner}/"
-            for name in ("query", "key", "value"):
-                dense = getattr(attention, name)
-                rows += [
-                    (dense.kernel, f"{prefix}attention_1/self/{name}/kernel", "heads_in"),
-                    (dense.bias, f"{prefix}attention_1/self/{name}/bias", "heads_b"),
-                ]
+    for group, inner, attention, ffn in backbone.encoder.group_blocks():
+        prefix = f"bert/encoder/transformer/group_{group}/inner_group_{inner}/"
+        for name in ("query", "key", "value"):
+            dense = getattr(attention, name)
             rows += [
-                (attention.output_dense.kernel, f"{prefix}attention_1/output/dense/kernel", "heads_out"),
-                (attention.output_dense.bias, f"{prefix}attention_1/output/dense/bias", "copy"),
-                (attention.layer_norm.gamma, f"{prefix}LayerNorm/gamma", "copy"),
-                (attention.layer_norm.beta, f"{prefix}LayerNorm/beta", "copy"),
-                (ffn.intermediate_dense.kernel, f"{prefix}ffn_1/intermediate/dense/kernel", "copy"),
-                (ffn.intermediate_dense.bias, f"{prefix}ffn_1/intermediate/dense/bias", "copy"),
-                (ffn.output_dense.kernel, f"{prefix}ffn_1/intermediate/output/dense/kernel", "copy"),
-                (ffn.output_dense.bias, f"{prefix}ffn_1/intermediate/output/dense/bias", "copy"),
-                (ffn.layer_norm.gamma, f"{prefix}LayerNorm_1/gamma", "copy"),
-                (ffn.layer_norm.beta, f"{prefix}LayerNorm_1/beta", "copy"),
+                (dense.kernel, f"{prefix}attention_1/self/{name}/kernel", "heads_in"),
+                (dense.bias, f"{prefix}attention_1/self/{name}/bias", "heads_b"),
             ]
+        rows += [
+            (attention.output_dense.kernel, f"{prefix}attention_1/output/dense/kernel", "heads_out"),
+            (attention.output_dense.bias, f"{prefix}attention_1/output/dense/bias", "copy"),
+            (attention.layer_norm.gamma, f"{prefix}LayerNorm/gamma", "copy"),
+            (attention.layer_norm.beta, f"{prefix}LayerNorm/beta", "copy"),
+            (ffn.intermediate_dense.kernel, f"{prefix}ffn_1/intermediate/dense/kernel", "copy"),
+            (ffn.intermediate_dense.bias, f"{prefix}ffn_1/intermediate/dense/bias", "copy"),
+            (ffn.output_dense.kernel, f"{prefix}ffn_1/intermediate/output/dense/kernel", "copy"),
+            (ffn.output_dense.bias, f"{prefix}ffn_1/intermediate/output/dense/bias", "copy"),
+            (ffn.layer_norm.gamma, f"{prefix}LayerNorm_1/gamma", "copy"),
+            (ffn.layer_norm.beta, f"{prefix}LayerNorm_1/beta", "copy"),
+        ]
     rows += [
         (backbone.pooler.kernel, "bert/pooler/dense/kernel", "copy"),
         (backbone.pooler.bias, "bert/pooler/dense/bias", "copy"),

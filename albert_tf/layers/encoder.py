@@ -129,6 +129,22 @@ class SharedEncoder(keras.layers.Layer):
             self.ffn_sublayers[self._ffn_index[layer][inner]],
         )
 
+    def group_blocks(self):
+        """`(group, inner, attention, ffn)` for every group that owns weights, in group order.
+
+        The weight layout of the original release (and of HuggingFace), defined for `sharing="all"`.
+        """
+        if self.sharing != "all":
+            raise ValueError(f"Group-owned blocks exist only with sharing='all', not {self.sharing!r}.")
+        first_layer = {}
+        for layer, group in enumerate(self.routing):
+            first_layer.setdefault(group, layer)
+        return [
+            (group, inner, *self.block(layer, inner))
+            for group, layer in sorted(first_layer.items())
+            for inner in range(self.inner_group_num)
+        ]
+
     def build(self, hidden_states_shape, input_mask_shape=None):
         shape = (None, None, self.hidden_size)
         for sublayer in self.attention_sublayers + self.ffn_sublayers:

@@ -10,6 +10,20 @@ from albert_tf.models.inputs import select_inputs
 INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
 
 
+def serialize_model(model):
+    """`get_config` of a model defined by an `AlbertConfig`: the config keys, the name and the dtype policy."""
+    return {"config": model.config.to_dict(), "name": model.name, "dtype": keras.dtype_policies.serialize(model.dtype_policy)}
+
+
+def deserialize_model(cls, values):
+    """The inverse of `serialize_model`."""
+    values = dict(values)
+    dtype = values.pop("dtype", None)
+    if isinstance(dtype, dict):
+        dtype = keras.dtype_policies.deserialize(dtype)
+    return cls(config=AlbertConfig.from_dict(values.pop("config")), dtype=dtype, **values)
+
+
 def as_config(config):
     if isinstance(config, AlbertConfig):
         return config
@@ -113,12 +127,8 @@ class AlbertBackbone(keras.Model):
         return super().__call__(select_inputs(inputs, INPUT_KEYS, "AlbertBackbone"), *args, **kwargs)
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name, "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+        return serialize_model(self)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        dtype = config.pop("dtype", None)
-        if isinstance(dtype, dict):
-            dtype = keras.dtype_policies.deserialize(dtype)
-        return cls(AlbertConfig.from_dict(config.pop("config")), dtype=dtype, **config)
+        return deserialize_model(cls, config)

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
-from albert_tf.models.backbone import INPUT_KEYS, AlbertBackbone, as_config
+from albert_tf.models.backbone import INPUT_KEYS, AlbertBackbone, as_config, deserialize_model, serialize_model
 from albert_tf.models.inputs import select_inputs
 
 PRETRAINING_INPUT_KEYS = INPUT_KEYS + ("masked_lm_positions",)
@@ -158,13 +158,9 @@ class AlbertPretrainer(keras.Model):
         return total
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name, "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+        return serialize_model(self)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        dtype = config.pop("dtype", None)
-        if isinstance(dtype, dict):
-            dtype = keras.dtype_policies.deserialize(dtype)
-        return cls(config=config.pop("config"), dtype=dtype, **config)
+        return deserialize_model(cls, config)
 

@@ -54,6 +54,7 @@ from albert_tf.text.tokenizer import (
     _is_digit_comma_piece,
     _read_model_bytes,
     load_sentencepiece,
+    SpecialIdsMixin,
     special_ids,
 )
 
@@ -142,7 +143,7 @@ class _Tables:
                     if stripped != _SIGMA:
                         # Never true up to Unicode 15; the context rule below
                         # assumes a producer contributes exactly one Σ.
-                        raise NotImplementedError(
+                        raise RuntimeError(
                             f"U+{cp:04X} decomposes to {stripped!r}, which mixes Σ with other "
                             "characters; the in-graph final-sigma rule does not cover that"
                         )
@@ -929,7 +930,7 @@ def _pipeline_for(proto: bytes, source: str, do_lower_case: bool,
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
-class AlbertInGraphTokenizer(keras.layers.Layer):
+class AlbertInGraphTokenizer(SpecialIdsMixin, keras.layers.Layer):
     """Raw strings to ALBERT ids inside the graph, equal to :class:`AlbertTokenizer`.
 
     The SentencePiece model travels in ``get_config`` (base64), so ``.keras``
@@ -1011,25 +1012,6 @@ class AlbertInGraphTokenizer(keras.layers.Layer):
         settings.update(kwargs)
         return cls(proto=tokenizer.proto, **settings)
 
-    @property
-    def pad_id(self) -> int:
-        return self.special_ids["<pad>"]
-
-    @property
-    def unk_id(self) -> int:
-        return self.special_ids["<unk>"]
-
-    @property
-    def cls_id(self) -> int:
-        return self.special_ids["[CLS]"]
-
-    @property
-    def sep_id(self) -> int:
-        return self.special_ids["[SEP]"]
-
-    @property
-    def mask_id(self) -> int:
-        return self.special_ids["[MASK]"]
 
     def preprocess(self, texts) -> tf.Tensor:
         """In-graph ``preprocess_text(text, lower=do_lower_case)`` of a 1-D batch."""

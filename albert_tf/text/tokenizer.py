@@ -296,7 +296,33 @@ def special_ids(sp: spm.SentencePieceProcessor, source: str = "<bytes>") -> dict
     return ids
 
 
-class AlbertTokenizer:
+class SpecialIdsMixin:
+    """`pad_id` ... `mask_id` from a `special_ids` dict read from the SentencePiece model."""
+
+    special_ids: dict
+
+    @property
+    def pad_id(self) -> int:
+        return self.special_ids["<pad>"]
+
+    @property
+    def unk_id(self) -> int:
+        return self.special_ids["<unk>"]
+
+    @property
+    def cls_id(self) -> int:
+        return self.special_ids["[CLS]"]
+
+    @property
+    def sep_id(self) -> int:
+        return self.special_ids["[SEP]"]
+
+    @property
+    def mask_id(self) -> int:
+        return self.special_ids["[MASK]"]
+
+
+class AlbertTokenizer(SpecialIdsMixin):
     """The original ALBERT tokenizer: ``preprocess_text`` + ``encode_pieces``.
 
     Produces the ids of the original ``FullTokenizer(spm_model_file=...)`` fed
@@ -365,25 +391,6 @@ class AlbertTokenizer:
     def vocab_size(self) -> int:
         return self.sp_model.GetPieceSize()
 
-    @property
-    def pad_id(self) -> int:
-        return self.special_ids["<pad>"]
-
-    @property
-    def unk_id(self) -> int:
-        return self.special_ids["<unk>"]
-
-    @property
-    def cls_id(self) -> int:
-        return self.special_ids["[CLS]"]
-
-    @property
-    def sep_id(self) -> int:
-        return self.special_ids["[SEP]"]
-
-    @property
-    def mask_id(self) -> int:
-        return self.special_ids["[MASK]"]
 
     def preprocess(self, text: TextLike) -> str:
         return preprocess_text(text, lower=self.do_lower_case)
