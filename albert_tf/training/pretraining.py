@@ -112,10 +112,9 @@ class _BatchCounter(keras.callbacks.Callback):
         self.batches.assign_add(self.steps_per_execution)
 
 
-def _set_precision(options, strategy):
-    policy = PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
-    keras.mixed_precision.set_global_policy(policy)
-    return policy
+def _dtype_policy(options, strategy):
+    # Given to the model rather than set globally, so a run leaves Keras' global policy as it found it.
+    return PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
 
 
 def _initialise(model, options, config):
@@ -161,7 +160,7 @@ def run_pretraining(
     os.makedirs(options.output_dir, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
     strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone, gcp_project=options.gcp_project)
-    policy = _set_precision(options, strategy)
+    policy = _dtype_policy(options, strategy)
     replicas = strategy.num_replicas_in_sync
     jit_compile = options.jit_compile
     if jit_compile and replicas > 1 and not isinstance(strategy, tf.distribute.TPUStrategy):
@@ -172,7 +171,7 @@ def run_pretraining(
     save_every = min(options.save_checkpoints_steps, options.total_batches)
     steps_per_execution = math.gcd(options.iterations_per_loop, save_every)
     with strategy.scope():
-        model = AlbertPretrainer(config)
+        model = AlbertPretrainer(config, dtype=policy)
         optimizer = create_optimizer(
             options.optimizer,
             options.learning_rate,

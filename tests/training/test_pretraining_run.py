@@ -138,3 +138,18 @@ def test_gradient_accumulation_gives_the_update_of_the_larger_batch(tmp_path):
     assert results["train_batches"] == 6
     for a, b in zip(full.weights, accumulated.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+
+
+@pytest.mark.parametrize("precision, policy", [("bf16", "mixed_bfloat16"), ("fp16", "mixed_float16")])
+def test_mixed_precision_runs(tmp_path, precision, policy):
+    config = tiny_config()
+    model, results = run_pretraining(
+        config, options_for(tmp_path, precision=precision, num_train_steps=4, save_checkpoints_steps=2, iterations_per_loop=2),
+        make_dataset_fn(config),
+    )
+    assert results["precision"] == policy == model.dtype_policy.name
+    assert np.isfinite(results["train"]["loss"])
+    assert all(v.dtype == "float32" for v in model.trainable_weights)
+    if precision == "fp16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert keras.mixed_precision.global_policy().name == "float32", "a run must not change the global policy"
