@@ -35,6 +35,13 @@ CONFIG = {  # a small ALBERT: H=256, L=6, E=128
 }
 
 
+def _records_summary(path):
+    if not os.path.exists(path):
+        return None
+    summary = json.load(open(path))
+    return {k: summary.get(k) for k in ("corpus", "totals", "seconds", "instances_per_second", "warnings")}
+
+
 def run(command, log):
     print(f"$ {' '.join(command)}", flush=True)
     with open(log, "a") as f:
@@ -59,6 +66,8 @@ def main(argv=None):
     p.add_argument("--learning_rate", type=float, default=0.00176)
     p.add_argument("--save_checkpoints_steps", type=int, default=100)
     args = p.parse_args(argv)
+    # Every stage below is skipped when its output exists, so re-running after a finished run only
+    # rewrites the report.
 
     py = sys.executable
     w = args.work_dir
@@ -133,7 +142,7 @@ def main(argv=None):
     results = json.load(open(os.path.join(out, "results.json")))
     summary = {"stages_seconds": stages, "total_seconds": time.time() - started, "config": config,
                "final_train": results.get("train"), "held_out_eval": results.get("eval"),
-               "records": json.load(open(s)) if (s := next(iter(glob.glob(os.path.join(w, "train-*summary*.json"))), None)) else None}
+               "records": _records_summary(os.path.join(w, "train.summary.json"))}
     with open(os.path.join(args.docs_dir, "pretrain_acceptance.json"), "w") as f:
         json.dump(summary, f, indent=2, default=str)
     try:
