@@ -119,14 +119,17 @@ def main(argv=None):
         json.dump(config, f, indent=2, sort_keys=True)
     out = os.path.join(w, "pretrain")
     tick = time.time()
-    run([py, "-m", "tools.pretrain", "--albert_config_file", config_file,
-         "--input_file", os.path.join(w, "train-*.tfrecord"), "--eval_input_file", os.path.join(w, "eval-*.tfrecord"),
-         "--output_dir", out, "--train_batch_size", str(args.train_batch_size), "--eval_batch_size", "64",
-         "--max_seq_length", str(args.max_seq_length), "--max_predictions_per_seq", str(args.max_predictions_per_seq),
-         "--num_train_steps", str(args.num_train_steps), "--num_warmup_steps", str(args.num_train_steps // 20),
-         "--learning_rate", str(args.learning_rate), "--save_checkpoints_steps", str(args.save_checkpoints_steps),
-         "--iterations_per_loop", str(args.save_checkpoints_steps), "--do_eval", "--max_eval_steps", "50",
-         "--strategy", "one_device", "--verbose", "2"], log)
+    results_file = os.path.join(out, "results.json")
+    finished = os.path.exists(results_file) and json.load(open(results_file)).get("train_batches") == args.num_train_steps
+    if not finished:
+        run([py, "-m", "tools.pretrain", "--albert_config_file", config_file,
+             "--input_file", os.path.join(w, "train-*.tfrecord"), "--eval_input_file", os.path.join(w, "eval-*.tfrecord"),
+             "--output_dir", out, "--train_batch_size", str(args.train_batch_size), "--eval_batch_size", "64",
+             "--max_seq_length", str(args.max_seq_length), "--max_predictions_per_seq", str(args.max_predictions_per_seq),
+             "--num_train_steps", str(args.num_train_steps), "--num_warmup_steps", str(args.num_train_steps // 20),
+             "--learning_rate", str(args.learning_rate), "--save_checkpoints_steps", str(args.save_checkpoints_steps),
+             "--iterations_per_loop", str(args.save_checkpoints_steps), "--do_eval", "--max_eval_steps", "50",
+             "--strategy", "one_device", "--verbose", "2"], log)
     stages["pretrain_s"] = time.time() - tick
 
     # 5. Curves and summary.
