@@ -143,6 +143,7 @@ def main(argv=None):
         writer.writeheader()
         writer.writerows(rows)
     results = json.load(open(os.path.join(out, "results.json")))
+    stages["pretrain_s"] = results.get("train_seconds", stages["pretrain_s"])  # also right on a report-only re-run
     summary = {"stages_seconds": stages, "total_seconds": time.time() - started, "config": config,
                "final_train": results.get("train"), "held_out_eval": results.get("eval"),
                "records": _records_summary(os.path.join(w, "train.summary.json"))}
