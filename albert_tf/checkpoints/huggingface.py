@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from albert_tf.checkpoints.block_layout import block_rows
 from albert_tf.config import AlbertConfig
 
 # HF spells the original's tanh GELU "gelu_new" (v2 configs) but also writes "gelu" (v1 configs), which HF
@@ -102,26 +103,7 @@ def _ports(model):
         ]
     if backbone.encoder.sharing != "all":
         raise ValueError(f"HuggingFace ALBERT shares whole blocks; sharing={backbone.encoder.sharing!r} cannot be represented.")
-    for group, inner, attention, ffn in backbone.encoder.group_blocks():
-        prefix = f"albert.encoder.albert_layer_groups.{group}.albert_layers.{inner}."
-        for name in ("query", "key", "value"):
-            dense = getattr(attention, name)
-            rows += [
-                (dense.kernel, f"{prefix}attention.{name}.weight", "heads_in"),
-                (dense.bias, f"{prefix}attention.{name}.bias", "heads_b"),
-            ]
-        rows += [
-            (attention.output_dense.kernel, f"{prefix}attention.dense.weight", "heads_out"),
-            (attention.output_dense.bias, f"{prefix}attention.dense.bias", "copy"),
-            (attention.layer_norm.gamma, f"{prefix}attention.LayerNorm.weight", "copy"),
-            (attention.layer_norm.beta, f"{prefix}attention.LayerNorm.bias", "copy"),
-            (ffn.intermediate_dense.kernel, f"{prefix}ffn.weight", "linear"),
-            (ffn.intermediate_dense.bias, f"{prefix}ffn.bias", "copy"),
-            (ffn.output_dense.kernel, f"{prefix}ffn_output.weight", "linear"),
-            (ffn.output_dense.bias, f"{prefix}ffn_output.bias", "copy"),
-            (ffn.layer_norm.gamma, f"{prefix}full_layer_layer_norm.weight", "copy"),
-            (ffn.layer_norm.beta, f"{prefix}full_layer_layer_norm.bias", "copy"),
-        ]
+    rows += block_rows(backbone, "huggingface")
     rows += [
         (backbone.pooler.kernel, "albert.pooler.weight", "linear"),
         (backbone.pooler.bias, "albert.pooler.bias", "copy"),

@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from albert_tf.checkpoints.block_layout import block_rows
+
 logger = logging.getLogger(__name__)
 
 # Variables a pretraining checkpoint carries that are not model weights.
@@ -64,26 +66,7 @@ def original_ports(model):
             (emb.projection.kernel, "bert/encoder/embedding_hidden_mapping_in/kernel", "copy"),
             (emb.projection.bias, "bert/encoder/embedding_hidden_mapping_in/bias", "copy"),
         ]
-    for group, inner, attention, ffn in backbone.encoder.group_blocks():
-        prefix = f"bert/encoder/transformer/group_{group}/inner_group_{inner}/"
-        for name in ("query", "key", "value"):
-            dense = getattr(attention, name)
-            rows += [
-                (dense.kernel, f"{prefix}attention_1/self/{name}/kernel", "heads_in"),
-                (dense.bias, f"{prefix}attention_1/self/{name}/bias", "heads_b"),
-            ]
-        rows += [
-            (attention.output_dense.kernel, f"{prefix}attention_1/output/dense/kernel", "heads_out"),
-            (attention.output_dense.bias, f"{prefix}attention_1/output/dense/bias", "copy"),
-            (attention.layer_norm.gamma, f"{prefix}LayerNorm/gamma", "copy"),
-            (attention.layer_norm.beta, f"{prefix}LayerNorm/beta", "copy"),
-            (ffn.intermediate_dense.kernel, f"{prefix}ffn_1/intermediate/dense/kernel", "copy"),
-            (ffn.intermediate_dense.bias, f"{prefix}ffn_1/intermediate/dense/bias", "copy"),
-            (ffn.output_dense.kernel, f"{prefix}ffn_1/intermediate/output/dense/kernel", "copy"),
-            (ffn.output_dense.bias, f"{prefix}ffn_1/intermediate/output/dense/bias", "copy"),
-            (ffn.layer_norm.gamma, f"{prefix}LayerNorm_1/gamma", "copy"),
-            (ffn.layer_norm.beta, f"{prefix}LayerNorm_1/beta", "copy"),
-        ]
+    rows += block_rows(backbone, "original")
     rows += [
         (backbone.pooler.kernel, "bert/pooler/dense/kernel", "copy"),
         (backbone.pooler.bias, "bert/pooler/dense/bias", "copy"),
