@@ -74,7 +74,9 @@ def test_cli_trains_evaluates_and_resumes_after_a_kill(records, tmp_path):
     deadline = time.time() + 300
     checkpoints = killed / "checkpoints"
     while time.time() < deadline:
-        if checkpoints.exists() and any(n.startswith("ckpt-4.index") for n in os.listdir(checkpoints)):
+        # The manager's state file is written after the checkpoint's own files: wait for it to name ckpt-4.
+        state = checkpoints / "checkpoint"
+        if state.exists() and "ckpt-4" in state.read_text():
             break
         if process.poll() is not None:
             break
