@@ -41,7 +41,7 @@ def command(records, output_dir, *extra):
         sys.executable, "-m", "tools.pretrain",
         f"--albert_config_file={records}/albert_config.json", f"--input_file={records}/train-*.tfrecord",
         f"--output_dir={output_dir}", "--train_batch_size=8", "--max_seq_length=32", "--max_predictions_per_seq=5",
-        "--num_train_steps=12", "--num_warmup_steps=2", "--save_checkpoints_steps=4", "--iterations_per_loop=1",
+        "--num_train_steps=24", "--num_warmup_steps=2", "--save_checkpoints_steps=4", "--iterations_per_loop=1",
         "--strategy=one_device", "--precision=fp32", "--verbose=0", *extra,
     ]
 
@@ -66,7 +66,7 @@ def test_cli_trains_evaluates_and_resumes_after_a_kill(records, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "albert-pretrain finished" in done.stdout
     results = json.loads((straight / "results.json").read_text())
-    assert results["train_batches"] == 12 and "masked_lm_accuracy" in results["eval"]
+    assert results["train_batches"] == 24 and "masked_lm_accuracy" in results["eval"]
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(command(records, killed), env=env(), cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -88,7 +88,7 @@ def test_cli_trains_evaluates_and_resumes_after_a_kill(records, tmp_path):
     done = subprocess.run(command(records, killed), env=env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     resumed = json.loads((killed / "results.json").read_text())
-    assert "resumed_from" in resumed and resumed["train_batches"] == 12
+    assert "resumed_from" in resumed and resumed["train_batches"] == 24
     for a, b in zip(final_weights(straight), final_weights(killed)):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
