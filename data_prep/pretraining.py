@@ -509,7 +509,7 @@ def shard_blocks(blocks: Sequence[Block], num_shards: int) -> List[List[Block]]:
     return [list(blocks[s::num_shards]) for s in range(num_shards)]
 
 
-def _load_previous_summary(path: str) -> Optional[dict]:
+def load_previous_summary(path: str) -> Optional[dict]:
     import tensorflow as tf
 
     try:
@@ -561,7 +561,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         work_dir = os.path.join(os.path.dirname(os.path.abspath(outputs[0])), ".albert_pretraining_work")
     store_dir = os.path.join(work_dir, fingerprint)
 
-    previous = _load_previous_summary(summary_path)
+    previous = load_previous_summary(summary_path)
     may_cap = is_pattern and config.num_output_shards is None
     job_prefix = config.output_fingerprint() + "-" + fingerprint
     if not config.overwrite and previous_run_complete(previous, job_prefix, config.output_file, outputs, may_cap):

@@ -54,6 +54,7 @@ from data_prep.pretraining import (
     default_summary_path,
     empty_corpus_error,
     encode_block,
+    load_previous_summary,
     masking_config_for,
     previous_run_complete,
     resolve_output_files,
@@ -285,7 +286,7 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
     summary_path = config.summary_file or default_summary_path(config.output_file)
     fingerprint = token_store.store_fingerprint(inputs, tokenizer.proto, config.do_lower_case)
     job_prefix = config.output_fingerprint() + "-" + fingerprint
-    previous = _load_summary(summary_path)
+    previous = load_previous_summary(summary_path)
     if not config.overwrite:
         may_cap = is_pattern and config.num_output_shards is None
         if previous_run_complete(previous, job_prefix, config.output_file, outputs, may_cap):
@@ -349,16 +350,6 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
             except OSError:  # other runs' work is still there
                 pass
     return summary
-
-
-def _load_summary(path: str) -> Optional[dict]:
-    import tensorflow as tf
-
-    try:
-        with tf.io.gfile.GFile(path) as f:
-            return json.load(f)
-    except (tf.errors.NotFoundError, ValueError):
-        return None
 
 
 def _write_summary(shards: List[dict], plan: dict, config: PretrainingDataConfig, masking,

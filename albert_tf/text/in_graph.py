@@ -52,7 +52,7 @@ from albert_tf.text.tokenizer import (
     SPIECE_UNDERLINE,
     AlbertTokenizer,
     _is_digit_comma_piece,
-    _read_model_bytes,
+    model_source,
     load_sentencepiece,
     SpecialIdsMixin,
     special_ids,
@@ -974,14 +974,8 @@ class AlbertInGraphTokenizer(SpecialIdsMixin, keras.layers.Layer):
         kwargs.setdefault("dtype", "int32")
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
-        if (spm_model_file is None) == (proto is None):
-            raise ValueError("Pass exactly one of spm_model_file or proto")
-        if proto is None:
-            proto = _read_model_bytes(spm_model_file)
-            source = os.fspath(spm_model_file)
-        else:
-            proto = _decode_proto(proto)
-            source = "<SentencePiece proto bytes>"
+        # A config read back from a `.keras` file carries the bytes base64-encoded.
+        proto, source = model_source(spm_model_file, None if proto is None else _decode_proto(proto))
         self.proto = proto
         self.do_lower_case = bool(do_lower_case)
         self.keep_spurious_underline = bool(keep_spurious_underline)

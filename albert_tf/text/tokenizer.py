@@ -241,6 +241,15 @@ def truncate_seq_pair(tokens_a: list, tokens_b: list, max_length: int) -> None:
             tokens_b.pop()
 
 
+def model_source(spm_model_file, proto):
+    """`(model bytes, a name for error messages)` from exactly one of a `.model` path or its bytes."""
+    if (spm_model_file is None) == (proto is None):
+        raise ValueError("Pass exactly one of spm_model_file or proto")
+    if proto is None:
+        return _read_model_bytes(spm_model_file), os.fspath(spm_model_file)
+    return proto, "<SentencePiece proto bytes>"
+
+
 def _read_model_bytes(path: str) -> bytes:
     path = os.fspath(path)
     if "://" in path:  # gs://, s3://, ... as the original's gfile did
@@ -365,13 +374,7 @@ class AlbertTokenizer(SpecialIdsMixin):
         keep_spurious_underline: bool = True,
         proto: Optional[bytes] = None,
     ):
-        if (spm_model_file is None) == (proto is None):
-            raise ValueError("Pass exactly one of spm_model_file or proto")
-        if proto is None:
-            proto = _read_model_bytes(spm_model_file)
-            source = os.fspath(spm_model_file)
-        else:
-            source = "<SentencePiece proto bytes>"
+        proto, source = model_source(spm_model_file, proto)
         self.spm_model_file = None if spm_model_file is None else os.fspath(spm_model_file)
         self.proto = bytes(proto)
         self.do_lower_case = bool(do_lower_case)
