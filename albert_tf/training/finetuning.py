@@ -246,9 +246,11 @@ def _load_source(path, config, init_from_group0=False):
     model = AlbertPretrainer(config)
     optimizer = keras.optimizers.SGD()
     optimizer.build(model.trainable_variables)
-    before = [v.numpy() for v in model.backbone.weights]
+    # NaN sentinels: whatever the checkpoint does not restore stays NaN and is reported.
+    for variable in model.backbone.weights:
+        variable.assign(tf.fill(variable.shape, float("nan")))
     tf.train.Checkpoint(model=model, optimizer=optimizer).restore(path).expect_partial()
-    unchanged = [v.path for v, old in zip(model.backbone.weights, before) if np.array_equal(v.numpy(), old)]
+    unchanged = [v.path for v in model.backbone.weights if np.isnan(v.numpy()).any()]
     if unchanged:
         raise ValueError(f"--init_checkpoint {path}: no values for backbone weights {unchanged[:5]}; not an ALBERT checkpoint?")
     return model, f"albert_tf checkpoint {path}"
@@ -291,7 +293,10 @@ def _as_dict(outputs):
 def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False):
     """Runs `model` (inference mode) over every batch and returns numpy arrays in record order."""
 
-    @tf.function(reduce_retracing=True, jit_compile=jit_compile)
+    # One trace for every bucket shape and the short last batch; XLA still compiles per shape.
+    signature = {k: tf.TensorSpec([None] * s.shape.rank, s.dtype) for k, s in dataset.element_spec.items()}
+
+    @tf.function(input_signature=[signature], jit_compile=jit_compile)
     def forward(batch):
         return _as_dict(model(batch, training=False))
 
@@ -503,20 +508,21 @@ def run_finetuning(
             fitted_history = {}
             if full:
                 fitted = model.fit(train_dataset, initial_epoch=first_epoch, epochs=first_epoch + full,
-                                   steps_per_epoch=save_every, callbacks=all_callbacks, verbose=options.verbose)
+                                   steps_per_epoch=save_every, callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
                 fitted_history = fitted.history
             if last:
                 # A final stretch shorter than the checkpoint interval, one step per execution.
                 model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=1)
                 all_callbacks[0].steps_per_execution = 1
                 fitted = model.fit(train_dataset.skip(full * save_every), steps_per_epoch=last, epochs=1,
-                                   callbacks=all_callbacks, verbose=options.verbose)
+                                   callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
                 fitted_history = {k: fitted_history.get(k, []) + v for k, v in fitted.history.items()}
             results["train"] = {k: float(v[-1]) for k, v in fitted_history.items() if v}
         results["train_steps"] = int(step.numpy())
         results["train_seconds"] = time.time() - started
 
     eval_scores, best_step = None, None
+    final_step = int(step.numpy())
     if do_eval:
         if best_manager.latest_checkpoint:
             checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
@@ -528,7 +534,7 @@ def run_finetuning(
             best_step = int(step.numpy())
         write_eval_results(os.path.join(options.output_dir, "eval_results.txt"), eval_scores)
         with open(os.path.join(options.output_dir, "best_trial.txt"), "w", encoding="utf-8") as f:
-            f.write(f"{int(step.numpy())}:{best_step}:{eval_scores.get(task.best_key)}\n")
+            f.write(f"{final_step}:{best_step}:{eval_scores.get(task.best_key)}\n")
         results["eval"] = eval_scores
         results["best_step"] = best_step
     elif best_manager.latest_checkpoint and do_predict:
