@@ -109,7 +109,7 @@ def main(argv=None):
         model.compile(optimizer=create_optimizer("adamw", args.learning_rate, steps, steps // 10))
         train_ds = batches(train, args.train_batch_size, bucket, True)
         tick = time.time()
-        history = model.fit(train_ds, epochs=1, steps_per_epoch=steps, verbose=0)
+        history = model.fit(train_ds, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
         epoch_seconds = time.time() - tick
         tick = time.time()
         scores = score_outputs(task, gather_outputs(model, batches(dev, args.eval_batch_size, bucket, False)))

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from albert_tf.config import AlbertConfig
 from albert_tf.data.bucketing import bucket_by_length, length_boundaries
-from albert_tf.data.schemas import FLOAT, INT64, Field, feature_spec
+from albert_tf.data.schemas import INT64, Field, feature_spec, finetuning_lengths, finetuning_schema
 from albert_tf.models.backbone import AlbertBackbone
 from albert_tf.tasks import Task, get_task
 from albert_tf.tasks import scoring
@@ -117,22 +117,14 @@ class FinetuningResult:
 
 # --------------------------------------------------------------------------- records
 def record_fields(task: Task, max_seq_length: int, training: bool):
-    """The TFRecord features of the task's records, with the original writers' names and lengths."""
-    seq = ("input_ids", "input_mask", "segment_ids")
-    if task.family == "multiple_choice":
-        fields = [Field(name, INT64, task.num_choices * max_seq_length) for name in seq]
-        return tuple(fields + [Field("label_ids", INT64, 1), Field("is_real_example", INT64, 1)])
-    fields = [Field(name, INT64, max_seq_length) for name in seq]
-    if task.family in ("classification", "regression"):
-        label_dtype = FLOAT if task.family == "regression" else INT64
-        return tuple(fields + [Field("label_ids", label_dtype, 1), Field("is_real_example", INT64, 1)])
+    """The TFRecord features of the task's records (the original writers' names, dtypes and lengths),
+    from the schemas of `albert_tf.data.schemas`; token tagging adds one label per token."""
     if task.family == "tagging":
-        return tuple(fields + [Field("label_ids", INT64, max_seq_length)])
-    # SQuAD (spec 7.8): `p_mask` for both versions (the v1 model ignores it).
-    fields = [Field("unique_ids", INT64, 1)] + fields + [Field("p_mask", INT64, max_seq_length)]
-    if training:
-        fields += [Field("start_positions", INT64, 1), Field("end_positions", INT64, 1), Field("is_impossible", INT64, 1)]
-    return tuple(fields)
+        return tuple(Field(name, INT64, max_seq_length) for name in ("input_ids", "input_mask", "segment_ids", "label_ids"))
+    kind = "squad" if task.is_squad else task.family
+    schema = finetuning_schema(kind, training)
+    lengths = finetuning_lengths(max_seq_length, task.num_choices)
+    return tuple(Field(f.name, f.dtype, f.resolve(**lengths)) for f in schema)
 
 
 def _parse_fn(task, max_seq_length, training):
