@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import subprocess
 import sys
 
 from tools.flags import add_bool
@@ -127,21 +126,21 @@ def convert(args, task, split, source, cache_dir):
     if os.path.exists(output):
         logging.info("records for %s/%s from the cache: %s", task.name, split, output)
         return output
-    command = [sys.executable, "-m", "tools.create_finetuning_data", "--task", task.name, "--split", split,
-               "--spm_model_file", args.spm_model_file, "--do_lower_case", str(args.do_lower_case).lower(),
-               "--max_seq_length", str(args.max_seq_length)]
-    command += ["--input_file", source] if task.is_squad else ["--data_dir", source]
-    for name in ("doc_stride", "max_query_length", "max_qa_length"):
-        if name in flags:
-            command += [f"--{name}", str(flags[name])]
-    tmp = output + ".tmp"
-    logging.info("converting %s %s records: %s", task.name, split, " ".join(command))
-    done = subprocess.run(command + ["--output_file", tmp])
-    if done.returncode:
-        raise ValueError(f"converting {source} ({split}) failed with exit code {done.returncode}; see the message above.")
-    os.replace(tmp, output)
+    from data_prep.finetuning import FinetuningDataConfig, create_finetuning_data
+
+    # Written under a temporary name and renamed last, so a killed conversion never looks cached.
+    tmp = output + ".incomplete"
+    logging.info("converting %s (%s split of %s) into %s", source, split, task.name, output)
+    create_finetuning_data(FinetuningDataConfig(
+        task=task.name, output_file=tmp, spm_model_file=args.spm_model_file, split=split,
+        data_dir=None if task.is_squad else source, input_file=source if task.is_squad else None,
+        do_lower_case=args.do_lower_case, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length, max_qa_length=args.max_qa_length,
+        summary_file=output + ".summary.json", meta_file=output + ".meta.json", progress=None,
+    ))
     with open(output + ".key.json", "w", encoding="utf-8") as f:
         json.dump(identity, f, indent=2, sort_keys=True)
+    os.replace(tmp, output)
     return output
 
 
@@ -253,8 +252,18 @@ def run(args):
         verbose=args.verbose,
         export_dir=args.export_dir,
     )
+    evaluate_fn = predict_fn = None
+    if task.is_squad and (eval_files or predict_files):
+        from albert_tf.training.finetuning import squad_hooks
+
+        meta_file = (eval_files or predict_files)[0] + ".meta.json"
+        if not os.path.exists(meta_file):
+            raise FileNotFoundError(f"{meta_file}: SQuAD evaluation records need the feature metadata written beside them.")
+        evaluate_fn, predict_fn = squad_hooks(task, meta_file, args.predict_file, n_best_size=args.n_best_size,
+                                              max_answer_length=args.max_answer_length)
     result = run_finetuning(task, config, options, train_files, eval_files, predict_files,
-                            do_train=args.do_train, do_eval=args.do_eval, do_predict=args.do_predict)
+                            do_train=args.do_train, do_eval=args.do_eval, do_predict=args.do_predict,
+                            evaluate_fn=evaluate_fn, predict_fn=predict_fn)
     summary = {k: result.results[k] for k in ("train_steps", "train_seconds", "eval", "best_step", "prediction_files",
                                               "model_file", "resumed_from", "initialised_from") if k in result.results}
     print(f"albert-finetune {task.name} finished: {json.dumps(summary, default=str)}")

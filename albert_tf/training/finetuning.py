@@ -306,8 +306,10 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
     for key, parts in chunks.items():
         if parts[0].ndim >= 2 and len({p.shape[1:] for p in parts}) > 1:
             # Per-token outputs of bucketed batches differ in length; pad back to the longest.
+            # Float outputs (logits) get a very low value there, so no padded position wins an argmax.
             width = max(p.shape[-1] for p in parts)
-            parts = [np.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, width - p.shape[-1])]) for p in parts]
+            fill = -1e9 if np.issubdtype(parts[0].dtype, np.floating) else 0
+            parts = [np.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, width - p.shape[-1])], constant_values=fill) for p in parts]
         gathered[key] = np.concatenate(parts)[order]
     return gathered
 
@@ -323,6 +325,56 @@ def score_outputs(task: Task, outputs: dict) -> dict:
     if task.family == "tagging":
         return scoring.tagging_scores(logits, outputs["label_ids"], outputs["input_mask"], task.labels)
     raise ValueError(f"task {task.name!r} ({task.family}) is scored from its predictions, not from logits.")
+
+
+V2_OUTPUTS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index", "cls_logits")
+
+
+def squad_hooks(task: Task, meta_file: str, dataset_file: Optional[str] = None, n_best_size: int = 20,
+                max_answer_length: int = 30, start_n_top: int = 5, end_n_top: int = 5):
+    """`(evaluate_fn, predict_fn)` for SQuAD: the original's post-processing, then the official scores.
+
+    `meta_file` is the `.meta.json` written beside the evaluation records; `dataset_file` the SQuAD
+    JSON the scores are computed against (needed for evaluation only). v2 is scored as `run_squad_v2`:
+    a first pass answering every question finds the null-score threshold that maximises F1, a second
+    pass applies it (so the reported score uses a threshold tuned on the evaluated set, as the original).
+    """
+    from albert_tf.tasks import squad
+
+    features = squad.load_squad_features(meta_file)
+    v2 = task.family == "squad_v2"
+
+    def postprocess(outputs, threshold=None):
+        ids = [int(u) for u in np.asarray(outputs["unique_ids"]).reshape(-1)]
+        if not v2:
+            results = {u: (outputs["start_logits"][i], outputs["end_logits"][i]) for i, u in enumerate(ids)}
+            predictions, nbest = squad.postprocess_v1(features, results, n_best_size, max_answer_length)
+            return predictions, nbest, None
+        results = {u: {k: outputs[k][i] for k in V2_OUTPUTS} for i, u in enumerate(ids)}
+        return squad.postprocess_v2(features, results, n_best_size, max_answer_length, start_n_top, end_n_top, threshold)
+
+    def evaluate(outputs):
+        from albert_tf.metrics import squad_v1_scores, squad_v2_scores
+
+        if dataset_file is None:
+            raise ValueError("SQuAD evaluation needs the dataset JSON (--predict_file).")
+        with open(dataset_file, encoding="utf-8") as f:
+            dataset = json.load(f)
+        predictions, _, null_odds = postprocess(outputs)
+        if not v2:
+            return {k: float(v) for k, v in squad_v1_scores(dataset, predictions).items()}
+        first = squad_v2_scores(dataset, predictions, null_odds)
+        threshold = float(first.get("best_f1_thresh", 0.0))
+        predictions, _, null_odds = postprocess(outputs, threshold)
+        scores = {k: float(v) for k, v in squad_v2_scores(dataset, predictions, null_odds).items() if np.isscalar(v)}
+        scores["null_score_diff_threshold"] = threshold
+        return scores
+
+    def predict(outputs, output_dir):
+        predictions, nbest, null_odds = postprocess(outputs)
+        return squad.write_predictions(output_dir, predictions, nbest, null_odds if v2 else None)
+
+    return evaluate, predict
 
 
 # --------------------------------------------------------------------------- the run
