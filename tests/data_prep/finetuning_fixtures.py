@@ -119,7 +119,8 @@ SQUAD_PARAGRAPHS = [
       ("When was it founded?", "1901", None)]),
     # CJK without spaces, mixed with Latin
     ("東京は日本の首都です。 The city of 東京 has many people, and a tower.",
-     [("What is the capital?", "東京", None), ("What does the city have?", "a tower", None)]),
+     # The first "東京" is inside one piece with its sentence; the answer is the second one.
+     [("What is the capital?", "東京", "last"), ("What does the city have?", "a tower", None)]),
     # a long paragraph: several windows at max_seq_length 64
     (" ".join(["The team played the game in the old city and won the first year."] * 6
               + ["The red ball was found near the river by a child."]
@@ -133,8 +134,8 @@ def squad_json(path: str, version_2: bool = False, impossible: bool = False) -> 
     qid = 0
     for context, questions in SQUAD_PARAGRAPHS:
         qas = []
-        for question, answer, _ in questions:
-            start = context.index(answer) if answer != "1901" else context.index("1901")
+        for question, answer, occurrence in questions:
+            start = context.rindex(answer) if occurrence == "last" else context.index(answer)
             qas.append({"id": f"q{qid}", "question": question, "answers": [{"text": answer, "answer_start": start}]})
             qid += 1
         if impossible:
