@@ -229,7 +229,7 @@ class TrainingCheckpoint:
                 continue
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
-            except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as error:
+            except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError, IndexError) as error:
                 # A crash while writing or a full disk leaves a truncated file: the previous one is whole.
                 logger.warning("checkpoint %s is unreadable (%s); trying the previous one", path, _first_line(error))
                 continue
