@@ -146,9 +146,14 @@ def test_init_loads_pretrained_backbone_weights_only(records, tmp_path, kind):
         path = str(tmp_path / "pretrained.keras")
         pretrainer.save(path)
     elif kind == "checkpoint":
+        from albert_tf.training.runner import TrainingCheckpoint
+
+        # What albert-pretrain writes: weights, optimizer state and step (only the weights may be used).
         optimizer = keras.optimizers.Adam()
         optimizer.build(pretrainer.trainable_variables)
-        path = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer).save(str(tmp_path / "ckpt" / "ckpt"))
+        saved = TrainingCheckpoint(pretrainer, optimizer, str(tmp_path / "ckpt"), str(tmp_path / "ckpt"), max_to_keep=1)
+        saved.step.assign(30)
+        path = saved.save()
     else:
         from albert_tf.checkpoints import save_huggingface
 
