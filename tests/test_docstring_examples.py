@@ -22,6 +22,9 @@ MODULES = [
     "data_prep.pretraining",
     "data_prep.original_algorithm",
     "data_prep.corpus",
+    "data_prep.fileio",
+    "data_prep.tfrecord",
+    "albert_tf._lazy",
 ]
 
 
