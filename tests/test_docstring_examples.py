@@ -30,6 +30,8 @@ MODULES = [
     "albert_tf.data.finetuning",
     "albert_tf.tasks.glue",
     "albert_tf.tasks.squad",
+    "data_prep.fileio",
+    "albert_tf._lazy",
 ]
 
 

@@ -45,8 +45,6 @@ def _jobs(inputs, model, out, workers):
 _CHILD = r"""
 import hashlib, json, sys
 sys.path.insert(0, {root!r})
-from tests.data_prep.finetuning_fixtures import bypass_package_inits
-bypass_package_inits({package!r})
 import data_prep.finetuning as job
 configs = [job.FinetuningDataConfig(**c) for c in json.loads(sys.argv[1])]
 digests = {{}}
@@ -61,7 +59,7 @@ print(json.dumps({{"tensorflow": [m for m in sys.modules if m.split(".")[0] in (
 def _run_child(configs):
     import dataclasses
 
-    code = _CHILD.format(root=ROOT, package=ROOT)
+    code = _CHILD.format(root=ROOT)
     payload = json.dumps([dataclasses.asdict(c) for c in configs])
     result = subprocess.run([sys.executable, "-c", code, payload],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -70,8 +68,8 @@ def _run_child(configs):
 
 
 def test_no_tensorflow_and_same_records_for_any_worker_count(inputs, ft_spm_model, tmp_path):
-    # The child bypasses the package __init__ files (albert_tf/__init__ imports the Keras models):
-    # what is checked is that the job and its workers import neither TensorFlow nor Keras.
+    # A fresh process imports the job the way the CLI does; neither it nor its workers may import
+    # TensorFlow or Keras.
     one = _run_child(_jobs(inputs, ft_spm_model, str(tmp_path / "w1"), 1))
     three = _run_child(_jobs(inputs, ft_spm_model, str(tmp_path / "w3"), 3))
     assert one["tensorflow"] == [] and three["tensorflow"] == []
