@@ -25,6 +25,8 @@ MODULES = [
     "data_prep.fileio",
     "data_prep.tfrecord",
     "albert_tf._lazy",
+    "data_prep.sample_corpus",
+    "data_prep.source_task",
 ]
 
 
