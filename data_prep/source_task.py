@@ -7,8 +7,8 @@ file it comes from. Each file's sentences are cut in two by position: the first
 the dev split, so a pretrained model is never evaluated on sentences it saw during pretraining.
 Classes are balanced by taking the same number of sentences from every file (seeded sample).
 
-Outputs in ``out_dir``: ``corpus.txt`` (one sentence per line, one document per file, the input
-format of ``albert-create-pretraining-data``), ``train.tsv`` and ``dev.tsv`` (``sentence<TAB>label``
+Outputs in ``out_dir``: ``corpus.txt`` and ``heldout.txt`` (the two parts, one sentence per line,
+one document per file: the input format of ``albert-create-pretraining-data``), ``train.tsv`` and ``dev.tsv`` (``sentence<TAB>label``
 with a header, the layout of GLUE's single-sentence tasks) and ``labels.txt`` (one label a line, in
 class-id order).
 
@@ -54,6 +54,10 @@ class SourceTask:
     @property
     def corpus(self) -> str:
         return os.path.join(self.directory, "corpus.txt")
+
+    @property
+    def heldout(self) -> str:
+        return os.path.join(self.directory, "heldout.txt")
 
     @property
     def train_file(self) -> str:
@@ -115,6 +119,7 @@ def write_source_task(inputs: Sequence[str], out_dir: str, fmt: str = "wrapped",
     documents = [sum(iter_documents([f], fmt), []) for f in files]
     params = train_sentence_splitter(p for document in documents for p in document)
     corpus_lines: List[str] = []
+    heldout_lines: List[str] = []
     train, dev = [], []
     rng = random.Random(seed)
     per_file = []
@@ -128,7 +133,9 @@ def write_source_task(inputs: Sequence[str], out_dir: str, fmt: str = "wrapped",
         cut = int(round(len(sentences) * (1 - holdout_fraction)))
         if corpus_lines:
             corpus_lines.append("")
+            heldout_lines.append("")
         corpus_lines.extend(sentences[:cut])
+        heldout_lines.extend(sentences[cut:])
 
         def usable(part):
             return [s for s in part if min_words <= len(s.split()) <= max_words]
@@ -150,6 +157,7 @@ def write_source_task(inputs: Sequence[str], out_dir: str, fmt: str = "wrapped",
     task = SourceTask(directory=out_dir, labels=labels, corpus_sentences=sum(1 for s in corpus_lines if s),
                       train_examples=len(train), dev_examples=len(dev))
     _write_atomic(task.corpus, "\n".join(corpus_lines) + "\n")
+    _write_atomic(task.heldout, "\n".join(heldout_lines) + "\n")
     for path, rows in ((task.train_file, train), (task.dev_file, dev)):
         _write_atomic(path, "sentence\tlabel\n" + "".join(f"{_clean_for_tsv(s)}\t{label}\n" for s, label in rows))
     _write_atomic(task.labels_file, "\n".join(labels) + "\n")
@@ -166,7 +174,7 @@ def _load_manifest(out_dir: str) -> Optional[dict]:
     except (OSError, ValueError):
         return None
     task = manifest.get("task", {})
-    names = ("corpus.txt", "train.tsv", "dev.tsv", "labels.txt")
+    names = ("corpus.txt", "heldout.txt", "train.tsv", "dev.tsv", "labels.txt")
     if not all(os.path.exists(os.path.join(out_dir, n)) for n in names) or "labels" not in task:
         return None
     return manifest

@@ -258,6 +258,10 @@ def run_pretraining(
                 f.write(f"{key} = {evaluated[key]}\n")
 
     _write_json(os.path.join(options.output_dir, "results.json"), results)
+    # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
+    from albert_tf.training.curves import write_curves
+
+    write_curves(options.output_dir, steps_per_row=min(options.save_checkpoints_steps, options.total_batches))
     return model, results
 
 
