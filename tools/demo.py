@@ -56,7 +56,7 @@ class StageResult:
     """One row of the summary table, kept as ``<work_dir>/stages/<name>.json`` once the stage is done."""
 
     name: str
-    status: str = "done"  # done | skipped (complete earlier) | missing (the library lacks it)
+    status: str = "done"  # done | skipped (complete earlier)
     seconds: float = 0.0
     steps: Optional[int] = None
     metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
@@ -249,9 +249,95 @@ class Demo:
         return StageResult("pretrain", steps=results.get("train_batches"), metrics=metrics, artifacts=artifacts,
                            note=note)
 
-    def missing(self, name, needs) -> StageResult:
-        print(f"not available in this version of albert_tf: {needs}")
-        return StageResult(name, status="missing", note=f"needs {needs}")
+    def finetune(self) -> StageResult:
+        from albert_tf import AlbertConfig, AlbertTokenizer
+        from albert_tf.tasks import Task, TaskDefaults, register_task
+        from albert_tf.training.finetuning import FinetuningOptions, run_finetuning
+        from data_prep.source_task import write_source_task, write_task_records
+
+        a = self.args
+        task_files = write_source_task([a.corpus] if a.corpus else _sample_inputs(self.paths["books"]),
+                                       self.paths["task"], fmt=a.corpus_format)
+        tokenizer = AlbertTokenizer(self.paths["spm"] + ".model", do_lower_case=True)
+        records = write_task_records(task_files, tokenizer, a.max_seq_length, os.path.join(self.paths["finetune"], "records"))
+        batch = 32
+        steps = max(1, a.finetune_epochs * task_files.train_examples // batch)
+        task = register_task(Task(
+            name="which-book", family="classification", labels=tuple(task_files.labels), best_key="eval_accuracy",
+            defaults=TaskDefaults(learning_rate=5e-4, train_batch_size=batch, max_seq_length=a.max_seq_length,
+                                  save_checkpoints_steps=max(1, steps // 4), train_step=steps,
+                                  warmup_step=steps // 10, eval_batch_size=64),
+            description="which book a sentence comes from (albert-demo)"), replace=True)
+        config = AlbertConfig.from_json_file(self.paths["config"])
+        metrics, artifacts = {}, {}
+        for start, init in (("pretrained", os.path.join(self.paths["pretrain"], "model.keras")), ("random init", None)):
+            out = os.path.join(self.paths["finetune"], start.replace(" ", "_"))
+            print(f"fine-tuning from {start}: {steps} steps of {batch} sentences, "
+                  f"{len(task_files.labels)} classes", flush=True)
+            result = run_finetuning(task, config, FinetuningOptions(output_dir=out, init_checkpoint=init, verbose=1),
+                                    train_files=[records["train"]], eval_files=[records["dev"]],
+                                    do_train=True, do_eval=True)
+            scores = result.eval or {}
+            metrics[f"{start} accuracy"] = round(float(scores.get("eval_accuracy", float("nan"))), 4)
+            if "eval_loss" in scores:
+                metrics[f"{start} loss"] = round(float(scores["eval_loss"]), 4)
+            result.model.save(os.path.join(out, "best.keras"))
+            artifacts[start] = os.path.join(out, "best.keras")
+            curves = os.path.join(out, "curves.png")
+            if os.path.exists(curves):
+                artifacts[start + " curves"] = curves
+        gain = metrics["pretrained accuracy"] - metrics["random init accuracy"]
+        note = (f"held-out accuracy {metrics['pretrained accuracy']:.3f} from the pretrained weights vs "
+                f"{metrics['random init accuracy']:.3f} from random initialisation ({gain:+.3f}; "
+                f"chance {1 / len(task_files.labels):.3f})")
+        print(note)
+        return StageResult("finetune", steps=steps, metrics=metrics, artifacts=artifacts, note=note)
+
+    def export(self) -> StageResult:
+        import keras
+
+        from albert_tf import AlbertTokenizer
+        from albert_tf.export import export_saved_model
+
+        labels = open(os.path.join(self.paths["task"], "labels.txt"), encoding="utf-8").read().split()
+        tokenizer = AlbertTokenizer(self.paths["spm"] + ".model", do_lower_case=True)
+        artifacts = {}
+        for name, source, label_names in (
+            ("fill-mask", os.path.join(self.paths["pretrain"], "model.keras"), None),
+            ("classifier", os.path.join(self.paths["finetune"], "pretrained", "best.keras"), labels),
+        ):
+            model = keras.saving.load_model(source, compile=False)
+            target = os.path.join(self.paths["export"], name)
+            export_saved_model(model, target, tokenizer=tokenizer, max_seq_length=self.args.max_seq_length,
+                               label_names=label_names)
+            print(f"{name}: {source} -> {target}")
+            artifacts[name] = target
+        return StageResult("export", artifacts=artifacts)
+
+    def serve(self) -> StageResult:
+        import subprocess
+
+        queries = {
+            "fill_mask": ["it is a truth universally [MASK] that a single man must be in want of a wife.",
+                          "to be, or not to be, that is the [MASK]."],
+            "classify": ["Anne Elliot walked with Captain Wentworth along the shore at Lyme.",
+                         "The policeman in the blue hat spoke of anarchy and the poets of Saffron Park.",
+                         "Of man's first disobedience, and the fruit of that forbidden tree.",
+                         "My lord, I will be brief, for the king is coming to the castle tonight."],
+        }
+        argv = [sys.executable, "-c", SERVE_SCRIPT, self.paths["export"], json.dumps(queries)]
+        env = dict(os.environ, PYTHONPATH="")  # nothing of albert_tf on the path: TensorFlow alone serves
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=self.work)
+        if done.returncode:
+            raise SystemExit(f"serving in a fresh process failed:\n{done.stderr[-3000:]}")
+        answers = json.loads(done.stdout.strip().splitlines()[-1])
+        for text, top in zip(queries["fill_mask"], answers["fill_mask"]):
+            print(f"  fill-mask  {text!r}\n             -> {', '.join(f'{t} ({p:.2f})' for t, p in top)}")
+        for text, (label, p) in zip(queries["classify"], answers["classify"]):
+            print(f"  classify   {text!r}\n             -> {label} ({p:.2f})")
+        note = "fresh process, imports: " + ", ".join(answers["imported"])
+        return StageResult("serve", metrics={"queries": len(queries["fill_mask"]) + len(queries["classify"]),
+                                             "seconds to load": round(answers["load_seconds"], 2)}, note=note)
 
     # ------------------------------------------------------------------ summary
     def summary(self, results: List[StageResult]) -> str:
@@ -270,6 +356,37 @@ class Demo:
                 size = _size(path)
                 lines.append(f"  {r.name + ' ' + label:<22}{size:>10}  {path}")
         return "\n".join(lines)
+
+
+def _sample_inputs(directory):
+    from data_prep.sample_corpus import write_sample_books
+
+    return write_sample_books(directory)
+
+
+# Runs in a fresh interpreter with an empty PYTHONPATH: only TensorFlow and tensorflow-text.
+SERVE_SCRIPT = r"""
+import json, sys, time
+import tensorflow as tf
+import tensorflow_text  # registers the SentencePiece op the SavedModel uses
+
+export_dir, queries = sys.argv[1], json.loads(sys.argv[2])
+started = time.time()
+fill = tf.saved_model.load(export_dir + "/fill-mask").signatures["serving_default"]
+classify = tf.saved_model.load(export_dir + "/classifier").signatures["serving_default"]
+load_seconds = time.time() - started
+out = fill(text=tf.constant(queries["fill_mask"]))
+tokens, probabilities = out["fill_mask_tokens"].numpy(), out["fill_mask_probabilities"].numpy()
+fill_answers = [[(t.decode(), float(p)) for t, p in zip(tokens[i, 0], probabilities[i, 0])]
+                for i in range(len(queries["fill_mask"]))]
+out = classify(text=tf.constant(queries["classify"]))
+labels, probabilities = out["predictions"].numpy(), out["probabilities"].numpy()
+class_answers = [(labels[i].decode(), float(probabilities[i].max())) for i in range(len(labels))]
+imported = sorted({m.split(".")[0] for m in sys.modules} & {"albert_tf", "data_prep", "tensorflow", "tensorflow_text"})
+assert "albert_tf" not in imported
+print(json.dumps({"fill_mask": fill_answers, "classify": class_answers, "load_seconds": load_seconds,
+                  "imported": imported}))
+"""
 
 
 def _size(path) -> str:
@@ -336,9 +453,9 @@ def main(argv=None) -> int:
         "vocab": demo.vocab,
         "records": demo.records,
         "pretrain": demo.pretrain,
-        "finetune": lambda: demo.missing("finetune", "albert-finetune and AlbertClassifier (the finetune issue)"),
-        "export": lambda: demo.missing("export", "albert_tf.export (the export issue)"),
-        "serve": lambda: demo.missing("serve", "an exported SavedModel (the export issue)"),
+        "finetune": demo.finetune,
+        "export": demo.export,
+        "serve": demo.serve,
     }
     results = [demo.run_stage(name, stage_functions[name]) for name in STAGES if name in wanted]
     table = demo.summary(results)

@@ -17,6 +17,8 @@ import os
 import sys
 from typing import List, Optional
 
+from tools.flags import show_defaults
+
 
 def build_parser() -> argparse.ArgumentParser:
     from data_prep.corpus import DEFAULT_ABBREVIATIONS, DEFAULT_TRAIN_CHARS
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_sentences", type=int, default=1,
                         help="drop documents with fewer sentences (default: 1, keep all)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    return parser
+    return show_defaults(parser, (
+        "albert-prepare-corpus --input 'books/*.txt' --format wrapped --output corpus.txt"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

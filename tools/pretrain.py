@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from tools.flags import add_bool
+from tools.flags import add_bool, show_defaults
 
 
 
@@ -56,7 +56,10 @@ def build_parser():
     add_bool(p, "dynamic_masking", False, "draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    return p
+    return show_defaults(p, (
+        "albert-pretrain --albert_config_file albert_config.json \\\n    "
+        "--input_file 'records/train-*.tfrecord' --output_dir run1 --train_batch_size 256 \\\n    "
+        "--max_seq_length 128 --num_train_steps 10000 --num_warmup_steps 500"))
 
 
 def main(argv=None):
