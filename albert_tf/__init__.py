@@ -19,11 +19,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AdamWeightDecayOptimizer": "albert_tf.training",
     "AlbertBackbone": "albert_tf.models",
+    "AlbertClassifier": "albert_tf.models",
     "AlbertConfig": "albert_tf.config",
     "AlbertInGraphTokenizer": "albert_tf.text",
     "AlbertPreprocessor": "albert_tf.text",
     "AlbertPretrainer": "albert_tf.models",
     "AlbertTokenizer": "albert_tf.text",
+    "ClassificationHead": "albert_tf.layers",
     "FactorizedEmbedding": "albert_tf.layers",
     "LAMBOptimizer": "albert_tf.training",
     "MaskedLMHead": "albert_tf.layers",
