@@ -6,8 +6,23 @@ files written by albert_tf load with `keras.saving.load_model` after `import alb
 
 from albert_tf import checkpoints, data
 from albert_tf.config import AlbertConfig
-from albert_tf.layers import ClassificationHead, FactorizedEmbedding, MaskedLMHead, SentenceOrderHead, SharedEncoder
-from albert_tf.models import AlbertBackbone, AlbertClassifier, AlbertPretrainer
+from albert_tf.layers import (
+    ClassificationHead,
+    FactorizedEmbedding,
+    MaskedLMHead,
+    SentenceOrderHead,
+    SharedEncoder,
+    SpanHead,
+    SquadV2Head,
+)
+from albert_tf.models import (
+    AlbertBackbone,
+    AlbertClassifier,
+    AlbertMultipleChoice,
+    AlbertPretrainer,
+    AlbertQuestionAnswering,
+    AlbertTokenClassifier,
+)
 from albert_tf.text import AlbertInGraphTokenizer, AlbertPreprocessor, AlbertTokenizer
 from albert_tf.training import (
     AdamWeightDecayOptimizer,
@@ -26,7 +41,10 @@ __all__ = [
     "AlbertConfig",
     "AlbertInGraphTokenizer",
     "AlbertPreprocessor",
+    "AlbertMultipleChoice",
     "AlbertPretrainer",
+    "AlbertQuestionAnswering",
+    "AlbertTokenClassifier",
     "AlbertTokenizer",
     "ClassificationHead",
     "FactorizedEmbedding",
@@ -34,6 +52,8 @@ __all__ = [
     "MaskedLMHead",
     "SentenceOrderHead",
     "SharedEncoder",
+    "SpanHead",
+    "SquadV2Head",
     "WarmupPolynomialDecay",
     "checkpoints",
     "create_optimizer",
