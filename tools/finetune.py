@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 
-from tools.flags import add_bool
+from tools.flags import add_bool, show_defaults
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1
@@ -77,7 +77,10 @@ def build_parser():
     add_bool(p, "jit_compile", False, "compile steps with XLA")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="2: also print tracebacks of errors")
-    return p
+    return show_defaults(p, (
+        'albert-finetune --task sst-2 --do_train --do_eval --data_dir glue_data/SST-2 \\\n    '
+        '--albert_config_file albert_config.json --spm_model_file 30k-clean.model \\\n    '
+        '--init_checkpoint run1/model.keras --output_dir runs/sst2 --max_seq_length 128'))
 
 
 # --------------------------------------------------------------------------- records cache
