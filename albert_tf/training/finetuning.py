@@ -596,6 +596,11 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
         model.save(model_file)
         results["model_file"] = model_file
     write_json(role.path("results.json"), results)
+    if role.is_chief:
+        # curves.png beside train_metrics.csv (step column) and eval_history.json; a no-op without matplotlib.
+        from albert_tf.training.curves import write_curves
+
+        write_curves(options.output_dir)
     return FinetuningResult(model=model, eval=eval_scores, best_step=best_step, predictions=predictions, results=results)
 
 
