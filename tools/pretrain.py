@@ -54,6 +54,10 @@ def build_parser():
     p.add_argument("--gradient_accumulation_steps", type=int, default=1,
                    help="split each --train_batch_size update into this many micro-batches")
     add_bool(p, "dynamic_masking", False, "draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
+    p.add_argument("--export_dir", default=None,
+                   help="SavedModel written after training (default: <output_dir>/saved_model; 'none' skips it)")
+    p.add_argument("--spm_model_file", default=None,
+                   help="SentencePiece .model: adds the raw-string signatures to the SavedModel")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     return p
@@ -122,7 +126,7 @@ def main(argv=None):
 
         return make
 
-    _, results = run_pretraining(
+    model, results = run_pretraining(
         config,
         options,
         dataset_fn(args.input_file, True),
@@ -130,7 +134,14 @@ def main(argv=None):
         do_train=args.do_train,
         do_eval=args.do_eval,
     )
-    summary = {k: v for k, v in results.items() if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from")}
+    if args.do_train and (args.export_dir or "").lower() != "none":
+        from albert_tf.export import export_saved_model
+
+        results["saved_model"] = export_saved_model(
+            model, args.export_dir or os.path.join(args.output_dir, "saved_model"), tokenizer=args.spm_model_file,
+            max_seq_length=args.max_seq_length)
+    summary = {k: v for k, v in results.items()
+               if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from", "saved_model")}
     print(f"albert-pretrain finished: {summary}")
 
 
