@@ -22,6 +22,16 @@ MODULES = [
     "data_prep.pretraining",
     "data_prep.original_algorithm",
     "data_prep.corpus",
+    "data_prep.tfrecord",
+    "data_prep.glue",
+    "data_prep.squad",
+    "data_prep.race",
+    "data_prep.finetuning",
+    "albert_tf.data.finetuning",
+    "albert_tf.tasks.glue",
+    "albert_tf.tasks.squad",
+    "data_prep.fileio",
+    "albert_tf._lazy",
 ]
 
 
