@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from tools.flags import add_bool
+from tools.flags import add_bool, cli_entry_point
 
 
 def build_parser():
@@ -38,6 +38,7 @@ def build_parser():
     return p
 
 
+@cli_entry_point("albert-export")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
