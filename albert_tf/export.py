@@ -390,6 +390,49 @@ def export_saved_model(
     return export_dir
 
 
+def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
+    """Writes a TFLite flatbuffer taking int32 token ids `[1, max_seq_length]`; returns its size in bytes.
+
+    As the original `run_squad_v1 --export_dir`: fixed-shape `input_ids`, `input_mask`, `segment_ids`
+    inputs, one signature (`serving_default`) with the `tokens` signature's outputs (`start_logits` /
+    `end_logits` for SQuAD models, `logits` / `probabilities` for classifiers). Only TFLite built-in ops
+    are used, so any LiteRT interpreter runs it. The file is written atomically.
+    """
+    heads = _Heads(model, None)
+    config = _backbone_of(model).config
+    if not 3 <= int(max_seq_length) <= config.max_position_embeddings:
+        raise ValueError(
+            f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
+            f"({config.max_position_embeddings})"
+        )
+    specs = [tf.TensorSpec([1, int(max_seq_length)], tf.int32, name=n) for n in _TOKEN_SPECS]
+
+    def tokens(input_ids, input_mask, segment_ids):
+        out = heads.outputs({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
+        # Strings (label names) have no TFLite kernel; the ids say the same.
+        return {k: v for k, v in out.items() if v.dtype != tf.string}
+
+    fn = tf.function(tokens, input_signature=specs)
+    module = tf.Module()
+    module.model = model
+    module.tokens = fn
+    module.captured_variables = list(fn.get_concrete_function().variables)
+    with tempfile.TemporaryDirectory(prefix="albert_tflite_") as staging:
+        # Through a SavedModel, the converter freezes every variable (from_concrete_functions leaves
+        # Keras 3 variables as READ_VARIABLE ops that run uninitialised).
+        tf.saved_model.save(module, staging, signatures={"serving_default": fn.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(staging)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        flatbuffer = converter.convert()
+    tflite_file = os.fspath(tflite_file)
+    os.makedirs(os.path.dirname(os.path.abspath(tflite_file)), exist_ok=True)
+    partial = f"{tflite_file}.tmp-{uuid.uuid4().hex[:8]}"
+    with open(partial, "wb") as f:
+        f.write(flatbuffer)
+    os.replace(partial, tflite_file)
+    return len(flatbuffer)
+
+
 def signature_summary(export_dir: str) -> dict:
     """`{signature: {"inputs": {...}, "outputs": {...}}}` with dtypes and shapes, read from the SavedModel."""
     loaded = tf.saved_model.load(export_dir)
@@ -401,4 +444,4 @@ def signature_summary(export_dir: str) -> dict:
     return summary
 
 
-__all__ = ["MASK_TEXT", "build_serving_module", "export_saved_model", "signature_summary"]
+__all__ = ["MASK_TEXT", "build_serving_module", "export_saved_model", "export_tflite", "signature_summary"]
