@@ -13,6 +13,7 @@ MODULES = [
     "albert_tf.layers.heads",
     "albert_tf.models.backbone",
     "albert_tf.models.pretrainer",
+    "albert_tf.checkpoints.report",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
     "data_prep.masking",

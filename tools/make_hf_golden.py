@@ -442,9 +442,45 @@ def make_head_case(name, model_cls, num_layers, num_groups, inner, seed, extra, 
     return meta
 
 
+# ----------------------------------------------------------------------------------------------
+# Tokenizer folder: HF's own conversion of a SentencePiece model into tokenizer.json.
+
+TOKENIZER_TEXTS = [
+    "Hello World, 1990, cafe!",
+    "the quick brown fox jumps over the lazy dog.",
+    "A sentence with (parentheses) - and dashes.",
+    "numbers 12,345 and 3.14 in text",
+    "Mixed   spaces\tand\nnewlines",
+]
+
+
+def make_tokenizer_case(spm_model, out_root):
+    """``tokenizer/``: ``spiece.model`` plus HF's ``tokenizer.json`` / ``tokenizer_config.json`` made from it,
+    and HF's ids for ``TOKENIZER_TEXTS`` (texts without HF's quote rewriting, so the original agrees)."""
+    from transformers import AlbertTokenizer
+
+    case_dir = os.path.join(out_root, "tokenizer")
+    if os.path.isdir(case_dir):
+        shutil.rmtree(case_dir)
+    os.makedirs(case_dir)
+    with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as dst:
+        shutil.copy(spm_model, os.path.join(src, "spiece.model"))
+        tokenizer = AlbertTokenizer.from_pretrained(src)
+        tokenizer.save_pretrained(dst)
+        for fname in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(dst, fname), os.path.join(case_dir, fname))
+    shutil.copy(spm_model, os.path.join(case_dir, "spiece.model"))
+    encodings = {text: tokenizer(text)["input_ids"] for text in TOKENIZER_TEXTS}
+    with open(os.path.join(case_dir, "hf_input_ids.json"), "w") as f:
+        json.dump({"transformers_version": transformers.__version__, "input_ids": encodings}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    return encodings
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=DEFAULT_OUT, help="fixture root (default: tests/fixtures/hf_albert)")
+    parser.add_argument("--tokenizer_spm", default="", help="a SentencePiece .model: also (re)write the tokenizer/ case")
     parser.add_argument("--cases", default="", help="comma list of case names (default: every case)")
     args = parser.parse_args()
     wanted = set(filter(None, args.cases.split(",")))
@@ -466,6 +502,10 @@ def main():
         worst = max(meta["max_abs_diff_vs_numpy_reference"].values())
         print(f"{name}: {model_cls.__name__} L={num_layers} G={num_groups} K={inner} outputs={meta['outputs']} "
               f"max|HF - numpy reference|={worst:.2e}")
+
+    if args.tokenizer_spm:
+        encodings = make_tokenizer_case(args.tokenizer_spm, os.path.abspath(args.out))
+        print(f"tokenizer: {len(encodings)} texts encoded by HF")
 
 
 if __name__ == "__main__":
