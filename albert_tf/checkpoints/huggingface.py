@@ -174,11 +174,30 @@ def _head_ports(model, kind):
 
 
 def task_output_dense(model):
-    """The Dense layer producing a task model's logits (`output_dense`), checked to be one."""
-    dense = getattr(model, "output_dense", None)
-    if dense is None or not hasattr(dense, "kernel"):
-        raise ValueError(f"{type(model).__name__} has no `output_dense` layer to port to a HuggingFace head.")
-    return dense
+    """The one Dense layer of a task model's head (outside its backbone): what HF's `classifier` /
+    `qa_outputs` Linear is."""
+    import keras
+
+    backbone = _backbone_of(model)
+    found, seen = [], set()
+
+    def visit(layer):
+        if id(layer) in seen or layer is backbone:
+            return
+        seen.add(id(layer))
+        if isinstance(layer, keras.layers.Dense):
+            found.append(layer)
+        for child in getattr(layer, "_layers", None) or []:
+            visit(child)
+
+    for layer in model._layers:
+        visit(layer)
+    if len(found) != 1:
+        raise ValueError(
+            f"{type(model).__name__}'s head has {len(found)} Dense layers ({[d.path for d in found]}); a HuggingFace "
+            "head has exactly one Linear, so this model has no HuggingFace counterpart."
+        )
+    return found[0]
 
 
 def huggingface_ports(model, architecture):
