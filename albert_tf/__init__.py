@@ -6,8 +6,8 @@ files written by albert_tf load with `keras.saving.load_model` after `import alb
 
 from albert_tf import checkpoints, data
 from albert_tf.config import AlbertConfig
-from albert_tf.layers import FactorizedEmbedding, MaskedLMHead, SentenceOrderHead, SharedEncoder
-from albert_tf.models import AlbertBackbone, AlbertPretrainer
+from albert_tf.layers import ClassificationHead, FactorizedEmbedding, MaskedLMHead, SentenceOrderHead, SharedEncoder
+from albert_tf.models import AlbertBackbone, AlbertClassifier, AlbertPretrainer
 from albert_tf.text import AlbertInGraphTokenizer, AlbertPreprocessor, AlbertTokenizer
 from albert_tf.training import (
     AdamWeightDecayOptimizer,
@@ -22,11 +22,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AdamWeightDecayOptimizer",
     "AlbertBackbone",
+    "AlbertClassifier",
     "AlbertConfig",
     "AlbertInGraphTokenizer",
     "AlbertPreprocessor",
     "AlbertPretrainer",
     "AlbertTokenizer",
+    "ClassificationHead",
     "FactorizedEmbedding",
     "LAMBOptimizer",
     "MaskedLMHead",

@@ -14,6 +14,7 @@ MODULES = [
     "albert_tf.models.backbone",
     "albert_tf.models.pretrainer",
     "albert_tf.checkpoints.report",
+    "albert_tf.models.classifier",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
     "data_prep.masking",

@@ -124,3 +124,52 @@ class SentenceOrderHead(keras.layers.Layer):
         config = super().get_config()
         config.update({"num_classes": self.num_classes, "initializer_range": self.initializer_range})
         return config
+
+
+@keras.saving.register_keras_serializable(package="albert_tf")
+class ClassificationHead(keras.layers.Layer):
+    """Dropout then a dense layer to `num_classes` logits (float32), over the last axis.
+
+    The original's GLUE and RACE heads on the pooled output `[B, H]` (dropout 0.1 in training whatever
+    the config's dropout; `num_classes=1` for regression and for one multiple-choice score), and the
+    per-token tagging head on the sequence output `[B, S, H]`. The original stores the weights as
+    `output_weights` `[num_classes, H]`; the kernel here is the Keras `[H, num_classes]` layout.
+
+    Example:
+
+    >>> import numpy as np
+    >>> head = ClassificationHead(num_classes=3)
+    >>> tuple(head(np.random.rand(4, 16).astype("float32")).shape)
+    (4, 3)
+    """
+
+    def __init__(self, num_classes, dropout=0.1, initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.initializer_range = initializer_range
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        self.dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=truncated_normal(initializer_range),
+            dtype=self.dtype_policy,
+            name="dense",
+        )
+
+    def build(self, input_shape):
+        self.dropout_layer.build(input_shape)
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return ops.cast(self.dense(self.dropout_layer(inputs, training=training)), "float32")
+
+    def compute_output_spec(self, inputs, training=None):
+        return keras.KerasTensor(tuple(inputs.shape[:-1]) + (self.num_classes,), dtype="float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"num_classes": self.num_classes, "dropout": self.dropout, "initializer_range": self.initializer_range}
+        )
+        return config
