@@ -331,12 +331,14 @@ def _build(architecture, config, hf_config, dtype):
     if kind in ("pretrainer", "masked_lm"):
         return models.AlbertPretrainer(config, dtype=dtype)
     backbone = models.AlbertBackbone(config, dtype=dtype)
+    dropout = hf_config.get("classifier_dropout_prob")
+    dropout = {} if dropout is None else {"dropout": float(dropout)}
     if kind == "classifier":
-        return models.AlbertClassifier(backbone, num_classes=_num_labels(hf_config), dtype=dtype)
+        return models.AlbertClassifier(backbone, num_classes=_num_labels(hf_config), dtype=dtype, **dropout)
     if kind == "token_classifier":
-        return models.AlbertTokenClassifier(backbone, num_labels=_num_labels(hf_config), dtype=dtype)
+        return models.AlbertTokenClassifier(backbone, num_labels=_num_labels(hf_config), dtype=dtype, **dropout)
     if kind == "multiple_choice":
-        return models.AlbertMultipleChoice(backbone, num_choices=hf_config.get("num_choices", 4), dtype=dtype)
+        return models.AlbertMultipleChoice(backbone, num_choices=hf_config.get("num_choices", 4), dtype=dtype, **dropout)
     return models.AlbertQuestionAnswering(backbone, version=1, dtype=dtype)
 
 
@@ -457,6 +459,8 @@ def save_huggingface(model, path, architecture=None, id2label=None):
         state[prefix + "encoder.embedding_hidden_mapping_in.bias"] = np.zeros(hidden, np.float32)
     hf_config = config_to_huggingface(backbone.config, architecture)
     kind = ARCHITECTURES[architecture][0]
+    if isinstance(getattr(model, "dropout", None), float):
+        hf_config["classifier_dropout_prob"] = model.dropout
     if kind in ("classifier", "token_classifier"):
         num_labels = int(task_output_dense(model).kernel.shape[-1])
         labels = id2label or {i: f"LABEL_{i}" for i in range(num_labels)}

@@ -178,7 +178,9 @@ def to_keras_hub(model, task=None, accept_mlm_epsilon=False, return_report=False
     kind = type(model).__name__
     if kind == "AlbertClassifier":
         dense = _task_dense(model)
-        kh_model = keras_hub.models.AlbertTextClassifier(kh_backbone, num_classes=int(dense.kernel.shape[-1]))
+        kh_model = keras_hub.models.AlbertTextClassifier(
+            kh_backbone, num_classes=int(dense.kernel.shape[-1]), dropout=getattr(model, "dropout", 0.1)
+        )
         logits = kh_model.get_layer("logits")
         _copy(dense.kernel, logits.kernel, report, "logits/kernel")
         _copy(dense.bias, logits.bias, report, "logits/bias")
@@ -236,7 +238,7 @@ def from_keras_hub(kh_model, return_report=False):
     elif isinstance(kh_model, keras_hub.models.AlbertTextClassifier):
         if getattr(kh_model.activation, "__name__", "linear") != "linear":
             raise ValueError(f"AlbertTextClassifier has activation {kh_model.activation}; albert_tf's classifier outputs logits.")
-        model = models.AlbertClassifier(models.AlbertBackbone(config), num_classes=kh_model.num_classes)
+        model = models.AlbertClassifier(models.AlbertBackbone(config), num_classes=kh_model.num_classes, dropout=kh_model.dropout)
     elif kh_model is kh_backbone:
         model = models.AlbertBackbone(config)
     else:

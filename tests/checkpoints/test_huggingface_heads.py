@@ -196,3 +196,30 @@ def test_tokenizer_json_only_folder_rebuilds_the_same_model(tmp_path):
 def test_folder_without_a_tokenizer_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="spiece.model or tokenizer.json"):
         huggingface_tokenizer(tmp_path)
+
+
+# --------------------------------------------------------------------------- task heads
+def task_inputs(inputs):
+    return {k: inputs[k] for k in BACKBONE_KEYS}
+
+
+@pytest.mark.parametrize("case, num_classes", [("seq_classification", 3), ("seq_regression", 1)])
+def test_sequence_classification_matches_huggingface(case, num_classes, tmp_path):
+    from albert_tf.models import AlbertClassifier
+
+    directory, inputs, expected = load_case(case)
+    model = load_huggingface(directory)
+    assert isinstance(model, AlbertClassifier) and model.num_classes == num_classes
+    check_backbone(model.backbone, inputs, expected)
+    close(model(task_inputs(inputs))["logits"], expected["logits"], "logits")
+    save_huggingface(model, tmp_path)
+    theirs = load_file(os.path.join(directory, "model.safetensors"))
+    ours = load_file(str(tmp_path / "model.safetensors"))
+    assert sorted(ours) == sorted(theirs)
+    for key in theirs:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    with open(tmp_path / "config.json") as f:
+        written = json.load(f)
+    assert written["architectures"] == ["AlbertForSequenceClassification"]
+    assert len(written["id2label"]) == num_classes and (written.get("problem_type") == "regression") == (num_classes == 1)
+    assert_same_weights(model, load_huggingface(tmp_path))

@@ -125,3 +125,26 @@ def test_keras_hub_preset_loads_in_albert_tf(tmp_path):
 def test_missing_preset_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_keras_hub_preset(str(tmp_path))
+
+
+@pytest.mark.parametrize("num_classes", [3, 1])
+def test_classifier_preset_both_ways(num_classes, tmp_path):
+    from albert_tf.models import AlbertClassifier
+
+    backbone, config = perturbed(AlbertBackbone)
+    ours = AlbertClassifier(backbone, num_classes=num_classes)
+    perturb(ours.classifier_head, seed=11)
+    save_keras_hub_preset(ours, str(tmp_path / "ours"), tokenizer=AlbertTokenizer(SPM))
+    assert (tmp_path / "ours" / "task.json").exists()
+    theirs = keras_hub.models.AlbertTextClassifier.from_preset(str(tmp_path / "ours"))
+    assert theirs.num_classes == num_classes
+    batch = random_batch(config)
+    assert theirs.preprocessor is not None  # the tokenizer travelled with the task
+    theirs.preprocessor = None  # feed token ids directly
+    kh_logits = np.asarray(theirs(kh_inputs(batch)))
+    np.testing.assert_allclose(kh_logits, ours({k: batch[k] for k in ("input_ids", "input_mask", "segment_ids")})["logits"], atol=TOLERANCE, rtol=0)
+    # ... and a preset keras-hub wrote itself loads back as an AlbertClassifier.
+    theirs.save_to_preset(str(tmp_path / "theirs"))
+    back, _ = load_keras_hub_preset(str(tmp_path / "theirs"))
+    assert isinstance(back, AlbertClassifier) and back.num_classes == num_classes
+    assert_same_weights(ours, back)
