@@ -13,6 +13,7 @@ MODULES = [
     "albert_tf.layers.heads",
     "albert_tf.models.backbone",
     "albert_tf.models.pretrainer",
+    "albert_tf.checkpoints.report",
     "albert_tf.models.classifier",
     "albert_tf.models.question_answering",
     "albert_tf.models.multiple_choice",

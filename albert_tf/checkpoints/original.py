@@ -6,7 +6,6 @@ the original's `--init_from_group0` fallback, and reports what it leaves out.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import warnings
@@ -14,31 +13,12 @@ import warnings
 import numpy as np
 
 from albert_tf.checkpoints.block_layout import block_rows
+from albert_tf.checkpoints.report import ConversionReport
 
 logger = logging.getLogger(__name__)
 
 # Variables a pretraining checkpoint carries that are not model weights.
 _OPTIMIZER_STATE = re.compile(r"(^|/)(global_step|adam_m|adam_v|AdamWeightDecayOptimizer\w*|LAMB\w*|Lamb\w*)($|/)")
-
-
-@dataclasses.dataclass
-class ConversionReport:
-    """What a conversion did: variables loaded, fallen back to group 0, left at init, and ignored."""
-
-    loaded: list
-    from_group0: list
-    missing_heads: list
-    ignored_optimizer_state: list
-    ignored_unknown: list
-
-    def summary(self) -> str:
-        return (
-            f"loaded {len(self.loaded)} variables"
-            + (f", {len(self.from_group0)} from group_0" if self.from_group0 else "")
-            + (f"; heads left at init: {self.missing_heads}" if self.missing_heads else "")
-            + f"; ignored {len(self.ignored_optimizer_state)} optimizer/step variables"
-            + (f" and {len(self.ignored_unknown)} unknown ones: {self.ignored_unknown}" if self.ignored_unknown else "")
-        )
 
 
 # --------------------------------------------------------------------------- the port table
@@ -125,17 +105,18 @@ def assign_from_original(model, reader_names, read, source, init_from_group0=Fal
     names = set(reader_names)
     # Checkpoints saved by fine-tuning through a TF-Hub module carry the backbone under `module/`.
     prefix = "module/" if not any(n.startswith("bert/") for n in names) and any(n.startswith("module/bert/") for n in names) else ""
-    loaded, from_group0, missing_heads, missing = [], [], [], []
+    report = ConversionReport()
+    missing = []
     used = set()
     for variable, name, layout in original_ports(model):
         stored = prefix + name
         if stored not in names and init_from_group0 and _group0_name(name):
             fallback = prefix + _group0_name(name)
             if fallback in names:
-                from_group0.append(name)
+                report.from_group0.append(name)
                 stored = fallback
         if stored not in names:
-            (missing_heads if name.startswith("cls/") else missing).append(name)
+            (report.missing_heads if name.startswith("cls/") else missing).append(name)
             continue
         array = np.asarray(read(stored))
         expected = original_shape(variable.shape, layout)
@@ -145,21 +126,20 @@ def assign_from_original(model, reader_names, read, source, init_from_group0=Fal
                 f"{list(expected)} (albert_tf variable '{variable.path}')."
             )
         variable.assign(to_keras(array.astype(np.float32), layout, tuple(variable.shape)))
-        loaded.append(name)
+        report.add_mapped(stored, variable.path, array.shape)
         used.add(stored)
     if missing:
         hint = " (pass init_from_group0=True to start extra groups from group_0)" if any("/group_" in n for n in missing) else ""
         raise ValueError(f"{source} lacks variables the config needs: {missing}{hint}.")
-    leftover = sorted(names - used)
-    report = ConversionReport(
-        loaded=loaded,
-        from_group0=from_group0,
-        missing_heads=missing_heads,
-        ignored_optimizer_state=[n for n in leftover if _OPTIMIZER_STATE.search(n)],
-        ignored_unknown=[n for n in leftover if not _OPTIMIZER_STATE.search(n)],
-    )
-    if missing_heads:
-        warnings.warn(f"{source} has no {missing_heads}; those head weights keep their initial values.")
+    for name in sorted(names - used):
+        if name == "global_step" or name.endswith("/global_step"):
+            report.ignore(name, "training step counter, not a weight", optimizer=True)
+        elif _OPTIMIZER_STATE.search(name):
+            report.ignore(name, "optimizer slot (LAMB/AdamW moment), not a weight", optimizer=True)
+        else:
+            report.ignore(name, "no albert_tf counterpart", unknown=True)
+    if report.missing_heads:
+        warnings.warn(f"{source} has no {report.missing_heads}; those head weights keep their initial values.")
     logger.info("%s: %s", source, report.summary())
     return report
 
