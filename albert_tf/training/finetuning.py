@@ -93,7 +93,11 @@ class FinetuningOptions:
     jit_compile: bool = False
     seed: int = 12345
     verbose: int = 1
+    #: SavedModel folder written after training (None: `<output_dir>/saved_model`); `export=False` skips it.
     export_dir: Optional[str] = None
+    export: bool = True
+    #: The SentencePiece model shipped with the SavedModel (raw-string signatures); None: token signatures only.
+    spm_model_file: Optional[str] = None
 
     def resolved(self, task: Task) -> "FinetuningOptions":
         """A copy with every unset hyper-parameter taken from the task's defaults, validated."""
@@ -235,7 +239,9 @@ def _load_source(path, config, init_from_group0=False):
     if path.endswith(".keras"):
         if not os.path.exists(path):
             raise FileNotFoundError(f"--init_checkpoint {path}: no such file.")
-        return keras.saving.load_model(path, compile=False), f"weights of {path}"
+        from albert_tf.checkpoints.loading import load_keras_file
+
+        return load_keras_file(path), f"weights of {path}"
     if os.path.isdir(path):
         path = tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(os.path.join(path, "checkpoints")) or path
     try:
@@ -313,9 +319,10 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
         if parts[0].ndim >= 2 and len({p.shape[1:] for p in parts}) > 1:
             # Per-token outputs of bucketed batches differ in length; pad back to the longest.
             # Float outputs (logits) get a very low value there, so no padded position wins an argmax.
-            width = max(p.shape[-1] for p in parts)
+            target = np.max([p.shape for p in parts], axis=0)
             fill = -1e9 if np.issubdtype(parts[0].dtype, np.floating) else 0
-            parts = [np.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, width - p.shape[-1])], constant_values=fill) for p in parts]
+            parts = [np.pad(p, [(0, 0)] + [(0, t - n) for t, n in zip(target[1:], p.shape[1:])], constant_values=fill)
+                     for p in parts]
         gathered[key] = np.concatenate(parts)[order]
     return gathered
 
@@ -595,6 +602,13 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
         model_file = role.path("model.keras")
         model.save(model_file)
         results["model_file"] = model_file
+        if options.export:
+            from albert_tf.export import export_saved_model
+
+            export_dir = options.export_dir or role.path("saved_model")
+            label_names = task.labels if task.family in ("classification", "multiple_choice") else None
+            results["saved_model"] = export_saved_model(model, export_dir, tokenizer=options.spm_model_file,
+                                                        max_seq_length=options.max_seq_length, label_names=label_names)
     write_json(role.path("results.json"), results)
     if role.is_chief:
         # curves.png beside train_metrics.csv (step column) and eval_history.json; a no-op without matplotlib.

@@ -65,7 +65,7 @@ def finetune(fixtures, output_dir, *extra, task="sst-2", data=None):
             f"--spm_model_file={fixtures['spm']}", f"--albert_config_file={fixtures['config']}",
             f"--output_dir={output_dir}", "--max_seq_length=32", "--train_batch_size=8", "--eval_batch_size=4",
             "--predict_batch_size=4", "--learning_rate=1e-3", "--warmup_step=2", "--strategy=one_device",
-            "--precision=fp32", "--verbose=0", "--iterations_per_loop=2", *extra]
+            "--precision=fp32", "--verbose=0", "--iterations_per_loop=2", "--noexport", *extra]
 
 
 def run(args, timeout=600):
@@ -92,7 +92,8 @@ def test_help_does_not_import_tensorflow():
 def test_glue_train_eval_predict(fixtures, tmp_path, task, data_key, metric):
     out = tmp_path / task
     done = run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", "--train_step=8",
-                        "--save_checkpoints_steps=4", task=task, data=fixtures[data_key]))
+                        "--save_checkpoints_steps=4", *(["--export"] if task == "sst-2" else []),
+                        task=task, data=fixtures[data_key]))
     assert f"albert-finetune {task} finished" in done.stdout
     scores = read_eval_results(out)
     assert metric in scores and "eval_loss" in scores and scores["global_step"] in (4, 8)
@@ -101,6 +102,7 @@ def test_glue_train_eval_predict(fixtures, tmp_path, task, data_key, metric):
     assert submit[0] == "index\tprediction" and len(submit) == count + 1
     assert len((out / "test_results.tsv").read_text().splitlines()) == count
     assert (out / "model.keras").exists() and (out / "best").is_dir()
+    assert (out / "saved_model" / "saved_model.pb").exists() == (task == "sst-2")
     results = json.loads((out / "results.json").read_text())
     assert results["train_steps"] == 8 and results["options"]["bucket_by_length"] is True
     records = sorted(os.listdir(out / "records"))
