@@ -191,3 +191,67 @@ def test_errors_are_one_line_without_traceback(fixtures, tmp_path, extra, messag
     done = subprocess.run(args, env=env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def _squad_json(rng, words, version):
+    paragraphs = []
+    for p in range(6):
+        sentences = [make_sentence(rng, words, 3, 8) for _ in range(4)]
+        context = " ".join(sentences)
+        qas = []
+        for q, sentence in enumerate(sentences[:3]):
+            answer = sentence.split()[1]
+            start = context.index(sentence) + sentence.index(" " + answer) + 1
+            impossible = version == 2 and q == 2
+            qa = {"id": f"q{p}-{q}", "question": "what about " + " ".join(sentence.split()[:1] + sentence.split()[2:4]) + "?",
+                  "answers": [] if impossible else [{"text": answer, "answer_start": start}]}
+            if version == 2:
+                qa["is_impossible"] = impossible
+            qas.append(qa)
+        paragraphs.append({"context": context, "qas": qas})
+    return {"version": "1.1" if version == 1 else "v2.0", "data": [{"title": "t", "paragraphs": paragraphs}]}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_squad_train_eval_predict(fixtures, tmp_path, version):
+    rng = random.Random(version)
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(_squad_json(rng, make_words(rng, 50), version)))
+    out = tmp_path / "run"
+    task = f"squad_v{version}"
+    run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", f"--train_file={path}",
+                 f"--predict_file={path}", "--train_step=6", "--save_checkpoints_steps=6", "--max_seq_length=64",
+                 "--doc_stride=32", "--max_query_length=16", "--n_best_size=5", task=task, data=str(tmp_path)))
+    scores = read_eval_results(out)
+    assert 0.0 <= scores["f1"] <= 100.0 and ("exact_match" in scores or "exact" in scores)
+    predictions = json.loads((out / "predictions.json").read_text())
+    nbest = json.loads((out / "nbest_predictions.json").read_text())
+    assert len(predictions) == 18 and set(nbest) == set(predictions)
+    assert all(1 <= len(entries) <= 5 and abs(sum(e["probability"] for e in entries) - 1) < 1e-4 for entries in nbest.values())
+    assert (out / "null_odds.json").exists() == (version == 2)
+    if version == 2:
+        assert set(json.loads((out / "null_odds.json").read_text())) == set(predictions)
+        assert "null_score_diff_threshold" in scores
+
+
+def test_race_train_eval_predict(fixtures, tmp_path):
+    rng = random.Random(11)
+    words = make_words(rng, 50)
+    for split, articles in (("train", 4), ("dev", 2), ("test", 1)):
+        for level in ("middle", "high"):
+            folder = tmp_path / "RACE" / split / level
+            folder.mkdir(parents=True)
+            for n in range(articles):
+                article = {"id": f"{split}/{level}/{n}.txt", "article": " ".join(make_sentence(rng, words) for _ in range(3)),
+                           "questions": ["which one _ here?", "what is said"],
+                           "options": [[make_sentence(rng, words, 1, 3) for _ in range(4)] for _ in range(2)],
+                           "answers": [rng.choice("ABCD"), rng.choice("ABCD")]}
+                (folder / f"{n}.txt").write_text(json.dumps(article))
+    out = tmp_path / "run"
+    run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", "--train_step=4", "--save_checkpoints_steps=4",
+                 "--train_batch_size=4", "--max_qa_length=12", task="race", data=str(tmp_path)))
+    scores = read_eval_results(out)
+    assert 0.0 <= scores["eval_accuracy"] <= 1.0 and scores["global_step"] == 4
+    submit = (out / "submit_results.tsv").read_text().splitlines()
+    assert len(submit) == 1 + 4 and all(line.split("\t")[1] in "ABCD" for line in submit[1:])
+    assert all(len(line.split("\t")) == 4 for line in (out / "test_results.tsv").read_text().splitlines())
