@@ -66,6 +66,12 @@ class FinetuningOptions:
 
     `None` for a hyper-parameter means the task's default (`run_glue.sh`, the SQuAD/RACE scripts); see
     `resolved(task)`.
+
+    Example:
+
+    >>> options = FinetuningOptions(output_dir="runs/rte", train_step=400).resolved(get_task("rte"))
+    >>> options.learning_rate, options.train_step, options.warmup_step, options.train_batch_size
+    (3e-05, 400, 200, 32)
     """
 
     output_dir: str
