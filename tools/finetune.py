@@ -56,7 +56,8 @@ def build_parser():
     p.add_argument("--predict_batch_size", type=int, default=None, help="default 8")
     p.add_argument("--optimizer", choices=["adamw", "lamb"], default=None, help="default adamw")
     p.add_argument("--save_checkpoints_steps", type=int, default=None)
-    p.add_argument("--iterations_per_loop", type=int, default=1000)
+    p.add_argument("--iterations_per_loop", type=int, default=1000, help="steps per compiled execution")
+    p.add_argument("--log_every_steps", type=int, default=100, help="TensorBoard scalars every N steps (and at checkpoints)")
     p.add_argument("--doc_stride", type=int, default=128)
     p.add_argument("--max_query_length", type=int, default=64)
     p.add_argument("--max_qa_length", type=int, default=128)
@@ -243,6 +244,7 @@ def run(args):
         save_checkpoints_steps=args.save_checkpoints_steps,
         optimizer=args.optimizer,
         iterations_per_loop=args.iterations_per_loop,
+        log_every_steps=args.log_every_steps,
         init_checkpoint=args.init_checkpoint,
         init_from_group0=args.init_from_group0,
         bucket_by_length=args.bucket_by_length,
