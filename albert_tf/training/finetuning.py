@@ -300,8 +300,12 @@ def _as_dict(outputs):
     return {"logits": outputs}
 
 
-def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False):
-    """Runs `model` (inference mode) over every batch and returns numpy arrays in record order."""
+def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False,
+                   progress=None):
+    """Runs `model` (inference mode) over every batch and returns numpy arrays in record order.
+
+    `progress`: a label for a progress bar over the batches (None: no bar).
+    """
 
     # One trace for every bucket shape and the short last batch; XLA still compiles per shape.
     signature = {k: tf.TensorSpec([None] * s.shape.rank, s.dtype) for k, s in dataset.element_spec.items()}
@@ -311,7 +315,9 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
         return _as_dict(model(batch, training=False))
 
     chunks = {}
-    for batch in dataset:
+    from tqdm import tqdm
+
+    for batch in tqdm(dataset, desc=progress, unit=" batches", disable=progress is None, leave=False):
         outputs = {k: v for k, v in forward(batch).items()}
         outputs.update({k: batch[k] for k in keep if k in batch})
         outputs[_INDEX] = batch[_INDEX]
@@ -506,7 +512,8 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
                                             options.smallest_bucket) if do_eval else None
 
     def evaluate():
-        outputs = gather_outputs(model, eval_dataset_fn(options.eval_batch_size), jit_compile=jit_compile)
+        outputs = gather_outputs(model, eval_dataset_fn(options.eval_batch_size), jit_compile=jit_compile,
+                                 progress="evaluating" if verbose == 1 else None)
         return evaluate_fn(outputs)
 
     def best_entry():
@@ -600,7 +607,8 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
     if do_predict:
         make = finetuning_dataset_fn(predict_files, task, options.max_seq_length, False, options.bucket_by_length,
                                      options.smallest_bucket)
-        predictions = gather_outputs(model, make(options.predict_batch_size), jit_compile=jit_compile)
+        predictions = gather_outputs(model, make(options.predict_batch_size), jit_compile=jit_compile,
+                                     progress="predicting" if verbose == 1 else None)
         written = predict_fn(predictions, role.path()) if predict_fn else write_glue_predictions(task, predictions, role.path())
         results["prediction_files"] = written
 
