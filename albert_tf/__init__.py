@@ -36,6 +36,7 @@ _EXPORTS = {
     "SharedEncoder": "albert_tf.layers",
     "SpanHead": "albert_tf.layers",
     "SquadV2Head": "albert_tf.layers",
+    "UserInputError": "albert_tf.errors",
     "WarmupPolynomialDecay": "albert_tf.training",
     "create_optimizer": "albert_tf.training",
     "select_strategy": "albert_tf.training",
