@@ -34,6 +34,7 @@ import re
 from typing import Iterable, Iterator, List, Optional, Sequence
 
 from albert_tf.text.tokenizer import Utf8DecodeCounter, iter_text_lines
+from data_prep import fileio
 
 logger = logging.getLogger("albert_tf.data_prep.corpus")
 
@@ -89,6 +90,11 @@ def expand_inputs(inputs: Sequence[str]) -> List[str]:
             files.extend(m for m in matches if os.path.isfile(m))
     if not files:
         raise CorpusError("--input names no file")
+    for path in files:
+        try:
+            fileio.refuse_binary(path, "--input")
+        except ValueError as error:
+            raise CorpusError(str(error)) from None
     return files
 
 

@@ -1,0 +1,54 @@
+"""The data tools refuse binary files, naming them; the tokenizer refuses packings that would drop the text."""
+
+import pytest
+
+from data_prep.corpus import CorpusError, expand_inputs
+from data_prep.pretraining import PretrainingDataError, expand_input_files
+from data_prep.vocab import expand_input_patterns
+from tests.data_prep.generated_text import train_tiny_model
+from tools import create_pretraining_data, prepare_corpus, train_vocab
+
+
+@pytest.fixture
+def binary(tmp_path):
+    path = tmp_path / "archive.txt"
+    path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    return path
+
+
+def test_every_input_listing_refuses_a_binary_file(binary, tmp_path):
+    text = tmp_path / "fine.txt"
+    text.write_text("A sentence.\n")
+    with pytest.raises(CorpusError, match=f"--input: {binary} is a binary file"):
+        expand_inputs([str(text), str(binary)])
+    with pytest.raises(PretrainingDataError, match=f"--input_file: {binary} is a binary file"):
+        expand_input_files(f"{text},{binary}")
+    with pytest.raises(ValueError, match=f"--input: {binary} is a binary file"):
+        expand_input_patterns(f"{text},{binary}")
+    assert expand_inputs([str(text)]) == [str(text)]
+
+
+def test_the_clis_say_which_file_is_binary(binary, tmp_path, capsys):
+    assert prepare_corpus.main([f"--input={binary}", f"--output={tmp_path}/o.txt"]) == 2
+    assert train_vocab.main([f"--input={binary}", f"--model_prefix={tmp_path}/m", "--quiet"]) == 2
+    assert create_pretraining_data.main([f"--input_file={binary}", f"--output_file={tmp_path}/o.tfrecord",
+                                         f"--spm_model_file={tmp_path}/none.model"]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"{binary} is a binary file") == 3 and "Traceback" not in err
+
+
+def test_encode_refuses_a_max_seq_length_that_leaves_no_room_for_text(tmp_path):
+    from albert_tf.text.tokenizer import AlbertTokenizer
+
+    tok = AlbertTokenizer(str(train_tiny_model(tmp_path)))
+    with pytest.raises(ValueError, match=r"max_seq_length=3 is too small: \[CLS\] A \[SEP\] B \[SEP\].*at least 5"):
+        tok.encode("some words", "more words", max_seq_length=3)
+    with pytest.raises(ValueError, match=r"max_seq_length=2 .*at least 3"):
+        tok.encode("some words", max_seq_length=2)
+    assert len(tok.encode("some words", "more words", max_seq_length=5)["input_ids"]) == 5
+    assert tok.encode("", "", max_seq_length=3)["input_ids"] == [tok.cls_id, tok.sep_id, tok.sep_id]
+    with pytest.raises(TypeError, match="texts_a must be a list of texts, got a single string"):
+        tok.encode_batch("some words", max_seq_length=8)
+    with pytest.raises(TypeError, match="texts_b must be a list"):
+        tok.encode_batch(["some words"], "more words", max_seq_length=8)
+    assert len(tok.encode_batch(["some words", "more"], max_seq_length=8)) == 2
