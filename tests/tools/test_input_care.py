@@ -52,3 +52,26 @@ def test_encode_refuses_a_max_seq_length_that_leaves_no_room_for_text(tmp_path):
     with pytest.raises(TypeError, match="texts_b must be a list"):
         tok.encode_batch(["some words"], "more words", max_seq_length=8)
     assert len(tok.encode_batch(["some words", "more"], max_seq_length=8)) == 2
+
+
+def test_shards_carry_their_own_fingerprint_so_a_deleted_summary_cannot_pass_stale_ones(tmp_path, capsys):
+    from tests.data_prep.generated_text import random_documents, write_documents
+
+    spm_model = train_tiny_model(tmp_path)
+    corpus = write_documents(tmp_path / "corpus.txt", random_documents(1, 30))
+    common = [f"--input_file={corpus}", f"--output_file={tmp_path}/out-{{shard}}.tfrecord",
+              f"--spm_model_file={spm_model}", "--num_output_shards=1", "--dupe_factor=1", "--num_workers=1",
+              "--progress=false", "--max_predictions_per_seq=5"]
+    assert create_pretraining_data.main(common + ["--max_seq_length=64"]) == 0
+    shard = tmp_path / "out-00000.tfrecord"
+    assert (tmp_path / "out-00000.tfrecord.fingerprint").read_text().strip()
+    assert create_pretraining_data.main(common + ["--max_seq_length=64"]) == 0  # same job: reused
+    (tmp_path / "out.summary.json").unlink()
+    capsys.readouterr()
+    assert create_pretraining_data.main(common + ["--max_seq_length=32"]) == 2
+    err = capsys.readouterr().err
+    assert f"{shard} exists from a run with other settings" in err and "--overwrite" in err
+    (tmp_path / "out-00000.tfrecord.fingerprint").unlink()
+    assert create_pretraining_data.main(common + ["--max_seq_length=32"]) == 2
+    assert "exists without a fingerprint" in capsys.readouterr().err
+    assert create_pretraining_data.main(common + ["--max_seq_length=32", "--overwrite"]) == 0
