@@ -75,3 +75,23 @@ def test_shards_carry_their_own_fingerprint_so_a_deleted_summary_cannot_pass_sta
     assert create_pretraining_data.main(common + ["--max_seq_length=32"]) == 2
     assert "exists without a fingerprint" in capsys.readouterr().err
     assert create_pretraining_data.main(common + ["--max_seq_length=32", "--overwrite"]) == 0
+
+
+def test_prepare_corpus_reads_other_encodings_and_writes_utf8(tmp_path, capsys):
+    text = "Le café est ouvert. Il ferme à midi.\n\nUn autre document ici. Encore une phrase là.\n"
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(text.encode("latin-1"))
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes(text.encode("utf-16"))
+    out = tmp_path / "out.txt"
+    assert prepare_corpus.main([f"--input={latin}", f"--output={out}", "--input_encoding=latin-1"]) == 0
+    assert "café" in out.read_text(encoding="utf-8") and "à midi" in out.read_text(encoding="utf-8")
+    assert prepare_corpus.main([f"--input={utf16}", f"--output={out}"]) == 2  # NUL bytes: refused by default
+    assert f"{utf16} is a binary file" in capsys.readouterr().err
+    assert prepare_corpus.main([f"--input={utf16}", f"--output={out}", "--input_encoding=utf-16"]) == 0
+    assert "café" in out.read_text(encoding="utf-8")
+    assert prepare_corpus.main([f"--input={latin}", f"--output={out}", "--input_encoding=utf-16-le"]) == 2
+    assert prepare_corpus.main([f"--input={latin}", f"--output={out}", "--input_encoding=klingon"]) == 2
+    err = capsys.readouterr().err
+    assert f"{latin}: line 1 is not valid utf-16-le" in err and "'klingon' is not a known text encoding" in err
+    assert "Traceback" not in err
