@@ -139,19 +139,29 @@ def _check_record(path, index, record, lengths, flags, vocab_size, max_seq_lengt
             raise UserInputError(f"{where}: feature {name} holds {int(values.max())}; expected 0 or 1.")
 
 
-def find_unreadable_file(files: Sequence[str]) -> Optional[str]:
-    """The first of `files` that cannot be read to its end, with the reason; None when all read.
+def unreadable_files(files: Sequence[str], first_only: bool = False) -> list:
+    """The files that cannot be read to their end, each as ``"path (after N records: reason)"``.
 
-    Reads every record, so it is meant for after a `DataLossError`, to name the shard behind it.
+    Reads every record: meant for after a `DataLossError` (to name the shard behind it) and for
+    `--skip_corrupt_records` (to count the shards whose tail is skipped).
     """
+    found = []
     for path in files:
         count = 0
         try:
             for _ in tf.data.TFRecordDataset(path):
                 count += 1
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as error:
-            return f"{path} (after {count} records: {_first_line(error)})"
-    return None
+            found.append(f"{path} (after {count} records: {_first_line(error)})")
+            if first_only:
+                break
+    return found
+
+
+def find_unreadable_file(files: Sequence[str]) -> Optional[str]:
+    """The first of `files` that cannot be read to its end, with the reason; None when all read."""
+    found = unreadable_files(files, first_only=True)
+    return found[0] if found else None
 
 
 def _first_line(error) -> str:

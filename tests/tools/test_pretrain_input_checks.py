@@ -107,4 +107,5 @@ def test_a_shard_truncated_past_its_first_records_is_named_and_can_be_skipped(re
 
     code, err = run(args(records, tmp_path / "b", "--skip_corrupt_records", input_file=str(broken)), capsys)
     assert code == 0, err
+    assert f"1 corrupt shard(s) read up to where they break: {broken} (after " in err
     assert json.loads((tmp_path / "b" / "results.json").read_text())["train_batches"] == 12
