@@ -12,6 +12,8 @@ Formats (`--from` / `--to`):
                torch, through torch.load(weights_only=True)); spiece.model / tokenizer.json for the tokenizer
   keras-hub    a keras-hub preset directory (config.json, model.weights.h5, tokenizer.json, assets/)
   keras        an albert_tf `.keras` file (loaded with safe_mode=True: no code from the file runs)
+  saved_model  (--to only) a SavedModel with serving signatures (albert_tf.export.export_saved_model);
+               with a SentencePiece model it serves raw strings
 
 It prints a table of every variable mapped (source name, target name, shape), every one left at its
 initial value and every one ignored, with the reason (optimizer slots, global_step, tied copies, heads
@@ -26,12 +28,13 @@ import shutil
 import sys
 
 FORMATS = ("original", "huggingface", "keras-hub", "keras")
+TARGETS = FORMATS + ("saved_model",)
 
 
 def build_parser():
     p = argparse.ArgumentParser(prog="albert-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="source", required=True, choices=FORMATS, help="format of --input")
-    p.add_argument("--to", dest="target", required=True, choices=FORMATS, help="format of --output")
+    p.add_argument("--to", dest="target", required=True, choices=TARGETS, help="format of --output (saved_model: export only)")
     p.add_argument("--input", required=True, help="checkpoint prefix, folder or file to read")
     p.add_argument("--output", required=True, help="checkpoint prefix, folder or .keras file to write")
     p.add_argument("--albert_config_file", default=None, help="original albert_config.json (needed for --from original)")
@@ -42,6 +45,7 @@ def build_parser():
     p.add_argument("--exact_gelu", action="store_true", help="HuggingFace input: keep HF's erf 'gelu' instead of the original's tanh GELU")
     p.add_argument("--keras_hub_task", default=None, choices=["backbone", "masked_lm"], help="keras-hub output for a pretrainer")
     p.add_argument("--accept_mlm_epsilon", action="store_true", help="keras-hub masked_lm output: accept its LayerNorm epsilon 1e-5")
+    p.add_argument("--max_seq_length", type=int, default=None, help="saved_model output: strings are cut to this length (default 512)")
     p.add_argument("--quiet", action="store_true", help="print only the summary lines, not the tables")
     return p
 
@@ -212,6 +216,14 @@ def write_model(args, model, tokenizer):
         return save_keras_hub_preset(
             model, path, tokenizer=tokenizer, task=args.keras_hub_task, accept_mlm_epsilon=args.accept_mlm_epsilon
         )
+    if target == "saved_model":
+        from albert_tf.export import export_saved_model
+
+        export_saved_model(model, path, tokenizer=tokenizer, max_seq_length=args.max_seq_length)
+        report = _written(model, [(v, v.path, v.shape) for v in model.weights], "")
+        if tokenizer is None:
+            report.ignore("tokenizer", "none given: only the token-id signatures are exported (pass --spm_model_file)")
+        return report
     # keras
     if not path.endswith(".keras"):
         raise ValueError(f"--output {path}: a Keras model file must end in .keras.")
@@ -230,6 +242,10 @@ def run(args, out=None):
     if args.source == args.target and os.path.abspath(args.input) == os.path.abspath(args.output):
         raise ValueError("--input and --output are the same path.")
     model, tokenizer, read_report = read_model(args)
+    vocab_size = getattr(model, "backbone", model).config.vocab_size
+    if tokenizer is not None and tokenizer.vocab_size != vocab_size:
+        where = args.spm_model_file or f"the tokenizer of {args.input}"
+        raise ValueError(f"{where} has {tokenizer.vocab_size} pieces but the model's vocab_size is {vocab_size}.")
     write_report = write_model(args, model, tokenizer)
     if not args.quiet:
         print(f"== read {args.source} {args.input} as {type(model).__name__}", file=out)

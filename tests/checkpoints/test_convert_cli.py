@@ -57,7 +57,7 @@ def test_help_does_not_import_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "--from" in result.stdout and "saved_model" not in result.stdout.split("--to")[0]
+    assert "--from" in result.stdout and "saved_model" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -80,13 +80,12 @@ def test_original_round_trips_through_the_command(tf1_checkpoint, tmp_path, caps
 def test_original_to_huggingface_to_original(tf1_checkpoint, tmp_path, capsys):
     prefix, arrays, _, _ = tf1_checkpoint
     hf_dir = tmp_path / "hf"
-    run_cli(["--from", "original", "--to", "huggingface", "--input", prefix, "--output", str(hf_dir), "--spm_model_file", SPM, "--quiet"], capsys)
+    run_cli(["--from", "original", "--to", "huggingface", "--input", prefix, "--output", str(hf_dir), "--quiet"], capsys)
     theirs = load_file(os.path.join(load_case(CASE)[0], "model.safetensors"))
     ours = load_file(str(hf_dir / "model.safetensors"))
     assert sorted(ours) == sorted(theirs)
     for key in theirs:
         np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
-    assert (hf_dir / "spiece.model").read_bytes() == open(SPM, "rb").read()
     with open(hf_dir / "config.json") as f:
         assert json.load(f)["architectures"] == ["AlbertForPreTraining"]
     out = run_cli(["--from", "huggingface", "--to", "original", "--input", str(hf_dir), "--output", str(tmp_path / "back" / "model.ckpt")], capsys)
@@ -94,17 +93,15 @@ def test_original_to_huggingface_to_original(tf1_checkpoint, tmp_path, capsys):
     assert sorted(written) == sorted(arrays)
     for name, value in arrays.items():
         np.testing.assert_array_equal(written[name], value, err_msg=name)
-    assert (tmp_path / "back" / "spiece.model").exists()
 
 
 def test_keras_and_keras_hub_legs(tf1_checkpoint, tmp_path, capsys):
     prefix, arrays, inputs, expected = tf1_checkpoint
     keras_file = str(tmp_path / "model.keras")
     run_cli(["--from", "original", "--to", "keras", "--input", prefix, "--output", keras_file, "--quiet"], capsys)
-    out = run_cli(["--from", "keras", "--to", "keras-hub", "--input", keras_file, "--output", str(tmp_path / "preset"), "--spm_model_file", SPM], capsys)
+    out = run_cli(["--from", "keras", "--to", "keras-hub", "--input", keras_file, "--output", str(tmp_path / "preset")], capsys)
     # keras-hub's backbone has no place for the pretraining heads: the table says so for each.
     assert "cls/" not in out and "pretraining head; keras-hub's backbone has none" in out
-    assert os.path.exists(tmp_path / "preset" / "tokenizer.json")
     run_cli(["--from", "keras-hub", "--to", "original", "--input", str(tmp_path / "preset"), "--output", str(tmp_path / "o" / "model.ckpt"), "--quiet"], capsys)
     written = read_tf1(str(tmp_path / "o" / "model.ckpt"))
     backbone_names = [n for n in arrays if n.startswith("bert/")]
@@ -173,3 +170,44 @@ def test_crafted_pickle_as_pytorch_model_bin_is_refused_not_run(tmp_path, capsys
     except ImportError:
         assert "weights_only=True" in err and "needs torch" in err
     assert not marker.exists(), "the pickle's payload ran"
+
+
+def test_saved_model_is_export_only(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        convert.main(["--from", "saved_model", "--to", "keras", "--input", "x", "--output", "y.keras"])
+    assert exit_info.value.code == 2 and "invalid choice: 'saved_model'" in capsys.readouterr().err
+
+
+def test_tokenizer_of_another_vocabulary_is_refused(tf1_checkpoint, tmp_path, capsys):
+    prefix, _, _, _ = tf1_checkpoint
+    with pytest.raises(SystemExit) as exit_info:
+        convert.main(["--from", "original", "--to", "huggingface", "--input", prefix, "--spm_model_file", SPM, "--output", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    assert "has 300 pieces but the model's vocab_size is 120" in capsys.readouterr().err
+
+
+def test_tokenizer_travels_through_every_format(tmp_path, capsys):
+    from albert_tf import AlbertBackbone, AlbertTokenizer
+    from albert_tf.checkpoints import huggingface_tokenizer
+    from tests.conftest import tiny_config
+    from tests.models.test_keras_hub_parity import perturb
+
+    config = tiny_config(vocab_size=300)
+    model = AlbertBackbone(config)
+    perturb(model, seed=2)
+    keras_file = str(tmp_path / "backbone.keras")
+    model.save(keras_file)
+    hf_dir, preset, export_dir = str(tmp_path / "hf"), str(tmp_path / "preset"), str(tmp_path / "saved")
+    run_cli(["--from", "keras", "--to", "huggingface", "--input", keras_file, "--spm_model_file", SPM, "--output", hf_dir, "--quiet"], capsys)
+    assert open(os.path.join(hf_dir, "spiece.model"), "rb").read() == open(SPM, "rb").read()
+    assert huggingface_tokenizer(hf_dir).do_lower_case is True
+    run_cli(["--from", "huggingface", "--to", "keras-hub", "--input", hf_dir, "--output", preset, "--quiet"], capsys)
+    assert os.path.exists(os.path.join(preset, "tokenizer.json"))
+    out = run_cli(["--from", "keras-hub", "--to", "saved_model", "--input", preset, "--output", export_dir, "--max_seq_length", "16"], capsys)
+    assert "tokenizer included" in out
+    loaded = tf.saved_model.load(export_dir)
+    served = loaded.signatures["serving_default"](text=tf.constant(["The quick brown fox, in 1990."]))
+    features = AlbertTokenizer(SPM).encode("The quick brown fox, in 1990.", max_seq_length=16)
+    np.testing.assert_array_equal(served["input_mask"].numpy()[0], features["input_mask"])
+    expected = model({k: np.array([v], "int32") for k, v in features.items()})["pooled_output"]
+    np.testing.assert_allclose(served["pooled_output"], expected, atol=TOLERANCE, rtol=0)
