@@ -53,7 +53,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 
 from albert_tf.data.schemas import PRETRAINING_SCHEMA
-from data_prep import token_store
+from data_prep import fileio, token_store
 from data_prep.instances import (
     Block,
     BlockBuilder,
@@ -64,6 +64,7 @@ from data_prep.instances import (
 )
 from data_prep.masking import MaskingConfig, ngram_probabilities, start_piece_table
 from data_prep.tfexample import ExampleEncoder
+from data_prep.tfrecord import TFRecordWriter
 
 logger = logging.getLogger("albert_tf.data_prep.pretraining")
 
@@ -267,12 +268,7 @@ def default_summary_path(output_spec) -> str:
 
 
 def _atomic_write_json(path: str, content: dict) -> None:
-    import tensorflow as tf
-
-    tmp = path + INCOMPLETE_SUFFIX
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(content, indent=1) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    fileio.write_text_atomic(path, json.dumps(content, indent=1) + "\n", INCOMPLETE_SUFFIX)
 
 
 def _file_signature(path: str) -> Tuple[str, int, float]:
@@ -475,14 +471,10 @@ class _ShardWriter:
     """Writes one shard under ``<path>.incomplete`` and renames it when complete."""
 
     def __init__(self, path: str):
-        import tensorflow as tf
-
         self.path = path
         self.tmp = path + INCOMPLETE_SUFFIX
-        directory = os.path.dirname(path)
-        if directory:
-            tf.io.gfile.makedirs(directory)
-        self._writer = tf.io.TFRecordWriter(self.tmp)
+        fileio.makedirs(os.path.dirname(path))
+        self._writer = TFRecordWriter(self.tmp)
         self.records = 0
 
     def write(self, records: Sequence[bytes]) -> None:
@@ -491,17 +483,12 @@ class _ShardWriter:
         self.records += len(records)
 
     def commit(self) -> None:
-        import tensorflow as tf
-
         self._writer.close()
-        tf.io.gfile.rename(self.tmp, self.path, overwrite=True)
+        fileio.rename(self.tmp, self.path)
 
     def abort(self) -> None:
-        import tensorflow as tf
-
         self._writer.close()
-        if tf.io.gfile.exists(self.tmp):
-            tf.io.gfile.remove(self.tmp)
+        fileio.remove_if_exists(self.tmp)
 
 
 def shard_blocks(blocks: Sequence[Block], num_shards: int) -> List[List[Block]]:
@@ -510,12 +497,9 @@ def shard_blocks(blocks: Sequence[Block], num_shards: int) -> List[List[Block]]:
 
 
 def load_previous_summary(path: str) -> Optional[dict]:
-    import tensorflow as tf
-
     try:
-        with tf.io.gfile.GFile(path) as f:
-            return json.load(f)
-    except (tf.errors.NotFoundError, ValueError):
+        return json.loads(fileio.read_text(path))
+    except (FileNotFoundError, ValueError):
         return None
 
 
@@ -682,8 +666,6 @@ def previous_run_complete(previous: Optional[dict], fingerprint_prefix: str, out
     ``may_cap``: a ``{shard}`` pattern without an explicit count, which a small corpus may have
     written as fewer shards.
     """
-    import tensorflow as tf
-
     if not previous or not previous.get("complete"):
         return False
     if not str(previous.get("fingerprint", "")).startswith(fingerprint_prefix + "-"):
@@ -692,16 +674,14 @@ def previous_run_complete(previous: Optional[dict], fingerprint_prefix: str, out
     expected = list(outputs)
     if may_cap and 0 < len(shards) < len(outputs):
         expected, _ = resolve_output_files(output_spec, len(shards))
-    return shards == expected and all(tf.io.gfile.exists(path) for path in shards)
+    return shards == expected and all(fileio.exists(path) for path in shards)
 
 
 def _shard_state(outputs: Sequence[str], overwrite: bool, previous: Optional[dict], fingerprint: str) -> dict:
-    import tensorflow as tf
-
     state = {}
     previous_shards = (previous or {}).get("shards", {})
     for path in outputs:
-        if not overwrite and tf.io.gfile.exists(path):
+        if not overwrite and fileio.exists(path):
             if previous is None:
                 logger.warning(
                     "%s exists and no summary tells how it was made; keeping it (--overwrite redoes it)", path

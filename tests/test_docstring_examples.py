@@ -15,6 +15,10 @@ MODULES = [
     "albert_tf.models.pretrainer",
     "albert_tf.checkpoints.report",
     "albert_tf.models.classifier",
+    "albert_tf.models.question_answering",
+    "albert_tf.models.multiple_choice",
+    "albert_tf.models.token_classifier",
+    "albert_tf.metrics",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
     "data_prep.masking",
@@ -24,6 +28,16 @@ MODULES = [
     "data_prep.pretraining",
     "data_prep.original_algorithm",
     "data_prep.corpus",
+    "data_prep.tfrecord",
+    "data_prep.glue",
+    "data_prep.squad",
+    "data_prep.race",
+    "data_prep.finetuning",
+    "albert_tf.data.finetuning",
+    "albert_tf.tasks.glue",
+    "albert_tf.tasks.squad",
+    "data_prep.fileio",
+    "albert_tf._lazy",
 ]
 
 

@@ -7,7 +7,10 @@ script as they land.
 
 import argparse
 import os
+import sys
 import time
+
+from tools.flags import cli_entry_point
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -16,12 +19,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 PAPER_PARAMETERS = {"base": "12M", "large": "18M", "xlarge": "60M", "xxlarge": "235M"}
 
 
+@cli_entry_point("albert-demo")
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="albert-demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default=None, help="comma-separated preset names (default: all eight)")
     parser.add_argument("--seq_length", type=int, default=16, help="sequence length of the forward pass")
     parser.add_argument("--batch_size", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.seq_length < 5 or args.batch_size < 1:
+        parser.error("--seq_length must be at least 5 and --batch_size at least 1")
 
     import keras
     import numpy as np
@@ -70,4 +77,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,6 +17,8 @@ import os
 import sys
 from typing import List, Optional
 
+from tools.flags import cli_entry_point
+
 
 def build_parser() -> argparse.ArgumentParser:
     from data_prep.corpus import DEFAULT_ABBREVIATIONS, DEFAULT_TRAIN_CHARS
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry_point("albert-prepare-corpus")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

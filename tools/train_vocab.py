@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tools.flags import str_to_bool
+from tools.flags import cli_entry_point, str_to_bool
 
 
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry_point("albert-train-vocab")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from data_prep.vocab import train_vocab

@@ -25,6 +25,8 @@ FLOAT = "float"
 #: Symbolic lengths a schema may use; each is resolved from a keyword argument of the same name.
 SEQ = "max_seq_length"
 PREDICTIONS = "max_predictions_per_seq"
+#: RACE stores its four choices concatenated: ``num_choices * max_seq_length`` values per feature.
+CHOICES_SEQ = "choices_seq_length"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +75,83 @@ PRETRAINING_FEATURE_NAMES: Tuple[str, ...] = tuple(f.name for f in PRETRAINING_S
 PRETRAINING_MODEL_FEATURES: Tuple[str, ...] = tuple(
     name for name in PRETRAINING_FEATURE_NAMES if name != "token_boundary"
 )
+
+
+#: ``classifier_utils.file_based_convert_examples_to_features`` for classification (GLUE, spec §7.3).
+CLASSIFICATION_SCHEMA: Tuple[Field, ...] = (
+    Field("input_ids", INT64, SEQ),
+    Field("input_mask", INT64, SEQ),
+    Field("segment_ids", INT64, SEQ),
+    Field("label_ids", INT64, 1),
+    Field("is_real_example", INT64, 1),
+)
+
+#: The same for regression (STS-B): the label is written as a float.
+REGRESSION_SCHEMA: Tuple[Field, ...] = CLASSIFICATION_SCHEMA[:3] + (
+    Field("label_ids", FLOAT, 1),
+    Field("is_real_example", INT64, 1),
+)
+
+#: ``race_utils``: the four choices' sequences concatenated (``choices_seq_length = 4 * max_seq_length``).
+MULTIPLE_CHOICE_SCHEMA: Tuple[Field, ...] = (
+    Field("input_ids", INT64, CHOICES_SEQ),
+    Field("input_mask", INT64, CHOICES_SEQ),
+    Field("segment_ids", INT64, CHOICES_SEQ),
+    Field("label_ids", INT64, 1),
+    Field("is_real_example", INT64, 1),
+)
+
+#: ``squad_utils.FeatureWriter`` for evaluation / prediction features (spec §7.8).
+SQUAD_EVAL_SCHEMA: Tuple[Field, ...] = (
+    Field("unique_ids", INT64, 1),
+    Field("input_ids", INT64, SEQ),
+    Field("input_mask", INT64, SEQ),
+    Field("segment_ids", INT64, SEQ),
+    Field("p_mask", INT64, SEQ),
+)
+
+#: ... and for training features, which add the answer span and the impossible flag.
+SQUAD_TRAIN_SCHEMA: Tuple[Field, ...] = SQUAD_EVAL_SCHEMA + (
+    Field("start_positions", INT64, 1),
+    Field("end_positions", INT64, 1),
+    Field("is_impossible", INT64, 1),
+)
+
+#: Task kinds of :func:`finetuning_schema`.
+FINETUNING_KINDS = ("classification", "regression", "multiple_choice", "squad")
+
+
+def finetuning_schema(kind: str, is_training: bool = False) -> Tuple[Field, ...]:
+    """The record schema of a fine-tuning task kind (``"classification"``, ``"regression"``,
+    ``"multiple_choice"`` or ``"squad"``); SQuAD training records carry the answer positions.
+
+    Example:
+
+    >>> [f.name for f in finetuning_schema("squad", is_training=True)][-3:]
+    ['start_positions', 'end_positions', 'is_impossible']
+    >>> finetuning_schema("regression")[3].dtype
+    'float'
+    """
+    if kind == "classification":
+        return CLASSIFICATION_SCHEMA
+    if kind == "regression":
+        return REGRESSION_SCHEMA
+    if kind == "multiple_choice":
+        return MULTIPLE_CHOICE_SCHEMA
+    if kind == "squad":
+        return SQUAD_TRAIN_SCHEMA if is_training else SQUAD_EVAL_SCHEMA
+    raise ValueError(f"unknown fine-tuning task kind {kind!r}; expected one of {FINETUNING_KINDS}")
+
+
+def finetuning_lengths(max_seq_length: int, num_choices: int = 4) -> Dict[str, int]:
+    """The length arguments every fine-tuning schema resolves with.
+
+    Example:
+
+    >>> resolve_lengths(MULTIPLE_CHOICE_SCHEMA, **finetuning_lengths(8))["input_ids"]
+    32
+    """
+    return {SEQ: int(max_seq_length), CHOICES_SEQ: int(num_choices) * int(max_seq_length)}
 
 
 def resolve_lengths(schema, **lengths: int) -> Dict[str, int]:
