@@ -21,6 +21,9 @@ MODULES = [
     "albert_tf.metrics",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
+    "albert_tf.data.bucketing",
+    "albert_tf.tasks.registry",
+    "albert_tf.tasks.scoring",
     "data_prep.masking",
     "data_prep.instances",
     "data_prep.tfexample",
@@ -38,6 +41,8 @@ MODULES = [
     "albert_tf.tasks.squad",
     "data_prep.fileio",
     "albert_tf._lazy",
+    "data_prep.sample_corpus",
+    "data_prep.source_task",
 ]
 
 

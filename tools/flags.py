@@ -89,3 +89,30 @@ def cli_entry_point(prog):
         return wrapper
 
     return decorate
+
+def show_defaults(parser: argparse.ArgumentParser, example: str = "") -> argparse.ArgumentParser:
+    """Every option's help ends with its default, and ``example`` (a command line) closes the help.
+
+    ``ArgumentDefaultsHelpFormatter`` would skip options without help text and cannot be combined
+    with the raw layout of the tools' descriptions, so the defaults are written into the help here.
+    Options whose default is None or False, or whose help already names it, are left alone.
+    """
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            continue
+        default = ",".join(map(str, action.default)) if isinstance(action.default, (list, tuple)) else action.default
+        text = str(default).lower() if isinstance(default, bool) else str(default).replace("%", "%%")
+        action.help = f"{action.help} (default: {text})" if action.help else f"(default: {text})"
+    if example:
+        parser.formatter_class = _raw_layout(parser.formatter_class)
+        parser.epilog = (parser.epilog + "\n\n" if parser.epilog else "") + "example:\n  " + example.strip()
+    return parser
+
+
+def _raw_layout(formatter_class):
+    # The example must keep its line breaks.
+    if issubclass(formatter_class, argparse.RawDescriptionHelpFormatter):
+        return formatter_class
+    return argparse.RawDescriptionHelpFormatter

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tools.flags import cli_entry_point
+from tools.flags import cli_entry_point, show_defaults
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_sentences", type=int, default=1,
                         help="drop documents with fewer sentences (default: 1, keep all)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    return parser
+    return show_defaults(parser, (
+        "albert-prepare-corpus --input 'books/*.txt' --format wrapped --output corpus.txt"))
 
 
 @cli_entry_point("albert-prepare-corpus")

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from tools.flags import add_bool, cli_entry_point
+from tools.flags import add_bool, cli_entry_point, show_defaults
 
 
 
@@ -64,7 +64,10 @@ def build_parser():
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.add_argument("--traceback", action="store_true", help="show the Python traceback of input errors too")
-    return p
+    return show_defaults(p, (
+        "albert-pretrain --albert_config_file albert_config.json \\\n    "
+        "--input_file 'records/train-*.tfrecord' --output_dir run1 --train_batch_size 256 \\\n    "
+        "--max_seq_length 128 --num_train_steps 10000 --num_warmup_steps 500"))
 
 
 @cli_entry_point("albert-pretrain")

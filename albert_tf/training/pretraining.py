@@ -286,4 +286,8 @@ def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_
     if previous:
         results = {**{k: v for k, v in previous.items() if k not in ("preempted", "note")}, **results}
     write_json(role.path("results.json"), results)
+    # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
+    from albert_tf.training.curves import write_curves
+
+    write_curves(os.path.dirname(role.path("results.json")), steps_per_row=save_every)
     return model, results
