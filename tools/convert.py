@@ -27,6 +27,8 @@ import os
 import shutil
 import sys
 
+from tools.flags import cli_entry_point
+
 FORMATS = ("original", "huggingface", "keras-hub", "keras")
 TARGETS = FORMATS + ("saved_model",)
 
@@ -42,6 +44,7 @@ def build_parser():
     p.add_argument("--do_lower_case", default=None, choices=["true", "false"], help="tokenizer lowercasing (default: the input's, else true)")
     p.add_argument("--init_from_group0", action="store_true", help="original input: groups the checkpoint lacks start from group_0")
     p.add_argument("--huggingface_architecture", default=None, help="HF class to read or write as (default: config.json's / the model's)")
+    p.add_argument("--num_choices", type=int, default=None, help="HuggingFace AlbertForMultipleChoice input: options per question (default 4)")
     p.add_argument("--exact_gelu", action="store_true", help="HuggingFace input: keep HF's erf 'gelu' instead of the original's tanh GELU")
     p.add_argument("--keras_hub_task", default=None, choices=["backbone", "masked_lm"], help="keras-hub output for a pretrainer")
     p.add_argument("--accept_mlm_epsilon", action="store_true", help="keras-hub masked_lm output: accept its LayerNorm epsilon 1e-5")
@@ -111,7 +114,8 @@ def read_model(args):
         from albert_tf.checkpoints.huggingface import huggingface_tokenizer, load_huggingface
 
         model, report = load_huggingface(
-            path, architecture=args.huggingface_architecture, exact_gelu=args.exact_gelu, return_report=True
+            path, architecture=args.huggingface_architecture, exact_gelu=args.exact_gelu, num_choices=args.num_choices,
+            return_report=True
         )
         if tokenizer is None and any(os.path.exists(os.path.join(path, f)) for f in ("spiece.model", "tokenizer.json")):
             tokenizer = huggingface_tokenizer(path, do_lower_case=None if args.do_lower_case is None else _lower_case(args))
@@ -262,14 +266,16 @@ def run(args, out=None):
     return model, read_report, write_report
 
 
+@cli_entry_point("albert-convert")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"albert-convert: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except ImportError as e:
+        # e.g. a pytorch_model.bin without torch: the user's file needs another format, not a bug.
+        raise ValueError(str(e)) from None
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
