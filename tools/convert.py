@@ -31,6 +31,7 @@ from tools.flags import cli_entry_point
 
 FORMATS = ("original", "huggingface", "keras-hub", "keras")
 TARGETS = FORMATS + ("saved_model",)
+ORIGINAL_HEADS = ("pretraining", "backbone", "classifier", "squad_v1", "squad_v2", "race", "tagging")
 
 
 def build_parser():
@@ -42,9 +43,13 @@ def build_parser():
     p.add_argument("--albert_config_file", default=None, help="original albert_config.json (needed for --from original)")
     p.add_argument("--spm_model_file", default=None, help="SentencePiece .model to carry along (default: the input's own)")
     p.add_argument("--do_lower_case", default=None, choices=["true", "false"], help="tokenizer lowercasing (default: the input's, else true)")
+    p.add_argument("--original_head", default="pretraining", choices=sorted(ORIGINAL_HEADS),
+                   help="original input: which head the checkpoint holds (run_pretraining / run_classifier / run_squad_v1 / "
+                        "run_squad_v2 / run_race, or tagging); its model is built around the checkpoint's backbone")
+    p.add_argument("--num_labels", type=int, default=2, help="original input with --original_head classifier/tagging: label count")
     p.add_argument("--init_from_group0", action="store_true", help="original input: groups the checkpoint lacks start from group_0")
     p.add_argument("--huggingface_architecture", default=None, help="HF class to read or write as (default: config.json's / the model's)")
-    p.add_argument("--num_choices", type=int, default=None, help="HuggingFace AlbertForMultipleChoice input: options per question (default 4)")
+    p.add_argument("--num_choices", type=int, default=None, help="multiple-choice input (HF AlbertForMultipleChoice, original race): options per question (default 4)")
     p.add_argument("--exact_gelu", action="store_true", help="HuggingFace input: keep HF's erf 'gelu' instead of the original's tanh GELU")
     p.add_argument("--keras_hub_task", default=None, choices=["backbone", "masked_lm"], help="keras-hub output for a pretrainer")
     p.add_argument("--accept_mlm_epsilon", action="store_true", help="keras-hub masked_lm output: accept its LayerNorm epsilon 1e-5")
@@ -82,6 +87,24 @@ def _original_prefix(path):
     return path
 
 
+def _original_model(args, config):
+    from albert_tf import models
+
+    head = args.original_head
+    if head == "pretraining":
+        return models.AlbertPretrainer(config)
+    backbone = models.AlbertBackbone(config)
+    if head == "backbone":
+        return backbone
+    if head == "classifier":
+        return models.AlbertClassifier(backbone, num_classes=args.num_labels)
+    if head == "tagging":
+        return models.AlbertTokenClassifier(backbone, num_labels=args.num_labels)
+    if head == "race":
+        return models.AlbertMultipleChoice(backbone, num_choices=args.num_choices or 4)
+    return models.AlbertQuestionAnswering(backbone, version=1 if head == "squad_v1" else 2)
+
+
 def read_model(args):
     """`(model, tokenizer or None, ConversionReport)` for `--from`/`--input`."""
     from albert_tf.checkpoints.report import ConversionReport
@@ -102,7 +125,9 @@ def read_model(args):
                 raise ValueError(f"--from original needs --albert_config_file (no albert_config.json beside {prefix}).")
             config_file = beside
         config = AlbertConfig.from_json_file(config_file)
-        model, report = load_original_checkpoint(prefix, config, init_from_group0=args.init_from_group0, return_report=True)
+        model, report = load_original_checkpoint(
+            prefix, init_from_group0=args.init_from_group0, return_report=True, model=_original_model(args, config)
+        )
         if tokenizer is None:
             found = sorted(glob.glob(os.path.join(os.path.dirname(prefix), "*.model")))
             if len(found) == 1:
@@ -182,11 +207,10 @@ def write_model(args, model, tokenizer):
         from albert_tf.checkpoints.original import original_ports, original_shape, save_original_checkpoint
 
         backbone = getattr(model, "backbone", model)
-        writable = model if (model is backbone or hasattr(model, "masked_lm_head")) else backbone
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        save_original_checkpoint(writable, path)
-        rows = [(v, name, original_shape(v.shape, layout)) for v, name, layout in original_ports(writable)]
+        save_original_checkpoint(model, path)
+        rows = [(v, name, original_shape(v.shape, layout)) for v, name, layout in original_ports(model)]
         report = _written(model, rows, "the original TF1 writer has no name for this head")
         backbone.config.to_json_file(os.path.join(directory, "albert_config.json"))
         if tokenizer is not None:

@@ -7,6 +7,7 @@ the HF->TF1 rules of anchors.md (tests/checkpoints/test_original.py), plus optim
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 
@@ -212,3 +213,24 @@ def test_saved_model_export(tf1_checkpoint, tmp_path, capsys):
     loaded = tf.saved_model.load(export_dir)
     got = loaded.signatures["tokens"](**{k: tf.constant(inputs[k]) for k in ("input_ids", "input_mask", "segment_ids")})
     np.testing.assert_allclose(got["pooled_output"], expected["pooled_output"], atol=TOLERANCE, rtol=0)
+
+
+def test_fine_tuned_heads_cross_between_original_and_huggingface(tmp_path, capsys):
+    from albert_tf.models import AlbertClassifier
+
+    directory, inputs, expected = load_case("seq_classification")
+    hf_in, original, hf_out = str(tmp_path / "in"), str(tmp_path / "tf1" / "model.ckpt"), str(tmp_path / "out")
+    shutil.copytree(directory, hf_in)
+    out = run_cli(["--from", "huggingface", "--to", "original", "--input", hf_in, "--output", original], capsys)
+    assert "classifier.weight" in out and "output_weights" in out
+    names = tf.train.load_checkpoint(original).get_variable_to_shape_map()
+    assert names["output_weights"] == [3, 32] and names["output_bias"] == [3]  # run_classifier.py's layout
+    run_cli(["--from", "original", "--to", "huggingface", "--original_head", "classifier", "--num_labels", "3",
+             "--input", original, "--output", hf_out, "--quiet"], capsys)
+    theirs, ours = load_file(os.path.join(directory, "model.safetensors")), load_file(os.path.join(hf_out, "model.safetensors"))
+    assert sorted(ours) == sorted(theirs)
+    for key in theirs:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    model = load_huggingface(hf_out)
+    assert isinstance(model, AlbertClassifier)
+    np.testing.assert_allclose(model({k: inputs[k] for k in ("input_ids", "input_mask", "segment_ids")})["logits"], expected["logits"], atol=TOLERANCE, rtol=0)
