@@ -94,8 +94,9 @@ def test_our_preset_loads_in_keras_hub(tmp_path):
     ours, config = perturbed(AlbertBackbone, num_hidden_groups=2, num_hidden_layers=2)
     tokenizer = AlbertTokenizer(SPM)
     save_keras_hub_preset(ours, str(tmp_path), tokenizer=tokenizer)
-    for name in ("config.json", "model.weights.h5", "tokenizer.json"):
+    for name in ("config.json", "model.weights.h5", "tokenizer.json", "assets/tokenizer/vocabulary.spm"):
         assert (tmp_path / name).exists(), name
+    assert (tmp_path / "assets" / "tokenizer" / "vocabulary.spm").read_bytes() == open(SPM, "rb").read()
     theirs = keras_hub.models.AlbertBackbone.from_preset(str(tmp_path))
     batch = random_batch(config)
     np.testing.assert_allclose(
