@@ -18,6 +18,7 @@ MODULES = [
     "albert_tf.models.question_answering",
     "albert_tf.models.multiple_choice",
     "albert_tf.models.token_classifier",
+    "albert_tf.models.streaming_metrics",
     "albert_tf.metrics",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
