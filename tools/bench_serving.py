@@ -150,7 +150,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data_dir", default=_DEFAULT_DATA)
     parser.add_argument("--spm_model_file", default=None, help="default: train one on the benchmark text")
     parser.add_argument("--vocab_size", type=int, default=30000, help="for the trained vocabulary (at most)")
-    parser.add_argument("--num_lines", type=int, default=4000)
+    parser.add_argument("--num_lines", type=int, default=4000, help="benchmark lines")
+    parser.add_argument("--vocab_lines", type=int, default=60000, help="lines the vocabulary is trained on")
     parser.add_argument("--sequence_length", type=int, default=128)
     parser.add_argument("--batch_sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 32])
     parser.add_argument("--calls", type=int, default=12, help="timed calls per row at batch > 1")
@@ -178,7 +179,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         from data_prep.vocab import train_sentencepiece
 
         print(f"training a vocabulary of at most {args.vocab_size} pieces ...", file=sys.stderr)
-        proto = train_sentencepiece((preprocess_text(line, lower=True) for line in lines),
+        vocab_text = load_lines(data_dir, args.vocab_lines) if os.path.isdir(data_dir) else lines
+        proto = train_sentencepiece((preprocess_text(line, lower=True) for line in vocab_text or lines),
                                     vocab_size=args.vocab_size, hard_vocab_limit=False)
         model = "trained on the benchmark text"
     report = run(args, lines, proto)

@@ -75,7 +75,7 @@ def load_model(path: str, config=None, dtype=None):
     * a `.keras` file (any albert_tf model, task models included), or a directory holding `model.keras`;
     * a HuggingFace directory (`config.json` + `model.safetensors` or `pytorch_model.bin`);
     * an original-release TF1 checkpoint (variables named `bert/...`): needs `config`;
-    * an albert_tf training checkpoint (`tf.train.Checkpoint(model=...)`, a prefix or its directory): needs
+    * an albert_tf training checkpoint (written by `albert-pretrain`; a prefix or its directory): needs
       `config`; restored into an `AlbertPretrainer`.
 
     `config` is an `AlbertConfig`, a dict or an `albert_config.json` path; by default `albert_config.json`
@@ -110,8 +110,9 @@ def load_model(path: str, config=None, dtype=None):
 
         return load_original_checkpoint(prefix, config, dtype=dtype)
     from albert_tf.models.pretrainer import AlbertPretrainer
+    from albert_tf.training.runner import initialise_weights
 
     model = AlbertPretrainer(config, dtype=dtype)
-    # Optimizer slots and counters in a training checkpoint are not needed to serve.
-    tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
+    # Weights only: optimizer slots and counters in a training checkpoint are not needed to serve.
+    initialise_weights(model, prefix)
     return model
