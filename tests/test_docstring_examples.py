@@ -20,6 +20,7 @@ MODULES = [
     "albert_tf.models.token_classifier",
     "albert_tf.models.streaming_metrics",
     "albert_tf.metrics",
+    "albert_tf.export",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
     "albert_tf.data.bucketing",

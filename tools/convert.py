@@ -151,14 +151,9 @@ def read_model(args):
         model, preset_tokenizer, report = load_keras_hub_preset(path, return_report=True)
         return model, tokenizer or preset_tokenizer, report
     # keras
-    import keras
+    from albert_tf.checkpoints.loading import load_keras_file
 
-    import albert_tf  # noqa: F401  (registers the albert_tf classes with Keras)
-
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except ValueError as e:
-        raise ValueError(f"--input {path}: refused or unreadable .keras file: {e}") from None
+    model = load_keras_file(path)  # safe mode: a file with serialized code is refused, never run
     report = ConversionReport()
     for variable in model.weights:
         report.add_mapped(variable.path, variable.path, variable.shape)
