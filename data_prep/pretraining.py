@@ -472,9 +472,8 @@ class _ShardWriter:
 
     def __init__(self, path: str):
         self.path = path
-        self.tmp = path + INCOMPLETE_SUFFIX
         fileio.makedirs(os.path.dirname(path))
-        self._writer = TFRecordWriter(self.tmp)
+        self._writer = TFRecordWriter(path)  # writes <path>.incomplete, renamed by close()
         self.records = 0
 
     def write(self, records: Sequence[bytes]) -> None:
@@ -484,11 +483,9 @@ class _ShardWriter:
 
     def commit(self) -> None:
         self._writer.close()
-        fileio.rename(self.tmp, self.path)
 
     def abort(self) -> None:
-        self._writer.close()
-        fileio.remove_if_exists(self.tmp)
+        self._writer.abort()
 
 
 def shard_blocks(blocks: Sequence[Block], num_shards: int) -> List[List[Block]]:

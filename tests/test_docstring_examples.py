@@ -13,8 +13,16 @@ MODULES = [
     "albert_tf.layers.heads",
     "albert_tf.models.backbone",
     "albert_tf.models.pretrainer",
+    "albert_tf.models.classifier",
+    "albert_tf.models.question_answering",
+    "albert_tf.models.multiple_choice",
+    "albert_tf.models.token_classifier",
+    "albert_tf.metrics",
     "albert_tf.data.schemas",
     "albert_tf.data.pretraining",
+    "albert_tf.data.bucketing",
+    "albert_tf.tasks.registry",
+    "albert_tf.tasks.scoring",
     "data_prep.masking",
     "data_prep.instances",
     "data_prep.tfexample",
@@ -32,6 +40,8 @@ MODULES = [
     "albert_tf.tasks.squad",
     "data_prep.fileio",
     "albert_tf._lazy",
+    "data_prep.sample_corpus",
+    "data_prep.source_task",
 ]
 
 

@@ -91,6 +91,14 @@ def test_data_preparation_jobs_and_workers_without_tensorflow(no_tensorflow_env,
          "--num_output_shards=2", "--block_tokens=300"], no_tensorflow_env)
     summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["complete"] and summary["num_workers"] == 2 and summary["totals"]["instances"] > 0
+    glue = tmp_path / "SST-2"
+    glue.mkdir()
+    sentences = [s for document in random_documents(7, 10) for s in document][:60]
+    (glue / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{s}\t{i % 2}\n" for i, s in enumerate(sentences)))
+    run(["-m", "tools.create_finetuning_data", "--task=sst-2", f"--data_dir={glue}", "--split=train",
+         f"--output_file={tmp_path}/sst.tfrecord", f"--spm_model_file={tmp_path}/spm.model", "--max_seq_length=32",
+         "--num_workers=2"], no_tensorflow_env)
+    assert (tmp_path / "sst.tfrecord").stat().st_size > 0
 
 
 def test_keras_files_load_after_a_bare_import(tmp_path):

@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from tools.flags import add_bool, str_to_bool
+from tools.flags import add_bool, str_to_bool, show_defaults
 
 EPILOG = """\
 records:
@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--meta_file", default=None, help="SQuAD evaluation metadata (default: OUTPUT.meta.json)")
     new.add_argument("--progress", type=str_to_bool, nargs="?", const=True, default=None,
                      help="show a progress bar (default: only on a terminal)")
-    return parser
+    return show_defaults(parser, (
+        'albert-create-finetuning-data --task sst-2 --data_dir glue_data/SST-2 --split train \\\n    '
+        '--output_file sst2_train.tfrecord --spm_model_file 30k-clean.model --max_seq_length 128'))
 
 
 def config_from_args(args: argparse.Namespace):

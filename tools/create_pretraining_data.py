@@ -18,7 +18,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tools.flags import add_bool, str_to_bool
+from tools.flags import add_bool, cli_entry_point, show_defaults, str_to_bool
 
 EPILOG = """\
 reproducibility:
@@ -100,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
                           "FlinkRunner, SparkRunner, ...); other unknown flags go to Beam's "
                           "PipelineOptions. Needs the 'beam' extra.")
-    return parser
+    return show_defaults(parser, (
+        "albert-create-pretraining-data --input_file corpus.txt \\\n    "
+        "--output_file 'records/train-{shard}.tfrecord' --spm_model_file spm.model \\\n    "
+        "--max_seq_length 128 --dupe_factor 10"))
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`~data_prep.pretraining.PretrainingDataConfig` of parsed flags."""
@@ -133,6 +136,7 @@ def config_from_args(args: argparse.Namespace):
         progress=args.progress,
     )
 
+@cli_entry_point("albert-create-pretraining-data")
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

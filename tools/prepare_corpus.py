@@ -17,6 +17,8 @@ import os
 import sys
 from typing import List, Optional
 
+from tools.flags import cli_entry_point, show_defaults
+
 
 def build_parser() -> argparse.ArgumentParser:
     from data_prep.corpus import DEFAULT_ABBREVIATIONS, DEFAULT_TRAIN_CHARS
@@ -42,9 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_sentences", type=int, default=1,
                         help="drop documents with fewer sentences (default: 1, keep all)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    return parser
+    return show_defaults(parser, (
+        "albert-prepare-corpus --input 'books/*.txt' --format wrapped --output corpus.txt"))
 
 
+@cli_entry_point("albert-prepare-corpus")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tools.flags import str_to_bool
+from tools.flags import cli_entry_point, show_defaults, str_to_bool
 
 
 
@@ -61,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
          help="seed of the sentence sampling (the original was unseeded); negative: unseeded")
     flag("--quiet", action="store_true", help="no progress bar and no summary")
     flag("--verbose", action="store_true", help="show SentencePiece's own training log")
-    return p
+    return show_defaults(p, (
+        'albert-train-vocab --input corpus.txt --model_prefix spm --vocab_size 30000 \\\n    '
+        '--do_lower_case true'))
 
 
+@cli_entry_point("albert-train-vocab")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from data_prep.vocab import train_vocab

@@ -7,17 +7,10 @@ from keras import ops
 from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
 from albert_tf.models.backbone import INPUT_KEYS, AlbertBackbone, as_config, deserialize_model, serialize_model
 from albert_tf.models.inputs import select_inputs
+from albert_tf.models.losses import add_regularization, replica_total
 
 PRETRAINING_INPUT_KEYS = INPUT_KEYS + ("masked_lm_positions",)
 LABEL_KEYS = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
-
-
-def _replica_total(value):
-    """Sum of `value` over the replicas of a tf.distribute strategy (itself on one device)."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
@@ -33,7 +26,7 @@ def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
         labels=tf.cast(masked_lm_ids, tf.int32), logits=tf.cast(mlm_logits, tf.float32)
     )
     weights = ops.cast(masked_lm_weights, "float32")
-    return ops.sum(weights * nll) / (_replica_total(ops.sum(weights)) + 1e-5), nll
+    return ops.sum(weights * nll) / (replica_total(ops.sum(weights)) + 1e-5), nll
 
 
 def sentence_order_loss(sop_logits, labels):
@@ -43,7 +36,7 @@ def sentence_order_loss(sop_logits, labels):
     """
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(sop_logits, tf.float32))
-    count = _replica_total(ops.cast(ops.shape(nll)[0], "float32"))
+    count = replica_total(ops.cast(ops.shape(nll)[0], "float32"))
     return ops.sum(nll) / count, nll
 
 
@@ -151,11 +144,7 @@ class AlbertPretrainer(keras.Model):
 
         # Both terms are already this replica's share of the global-batch loss (see `masked_lm_loss`), so
         # unlike Keras' compiled losses they need no 1/replicas scaling before gradients are summed.
-        total = mlm + sop
-        if self.losses:
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            total = total + ops.cast(ops.sum(self.losses), "float32") / replicas
-        return total
+        return add_regularization(self, mlm + sop)
 
     def get_config(self):
         return serialize_model(self)

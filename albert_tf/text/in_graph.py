@@ -1151,8 +1151,14 @@ class AlbertPreprocessor(keras.layers.Layer):
     def call(self, inputs):
         segments = [_as_batch(x) for x in self._segments(inputs)]
         scalar = segments[0][1]
-        ids = tuple(self.tokenizer(texts) for texts, _ in segments)
-        token_ids, segment_ids = self.packer(ids)
+        outputs = self.pack(tuple(self.tokenizer(texts) for texts, _ in segments))
+        if scalar:
+            outputs = {k: v[0] for k, v in outputs.items()}
+        return outputs
+
+    def pack(self, ids) -> dict:
+        """Packs one or two ragged id batches ``[batch, None]`` (from ``self.tokenizer``) as ``call`` does."""
+        token_ids, segment_ids = self.packer(tuple(ids))
         input_mask = tf.cast(tf.not_equal(token_ids, -1), tf.int32)
         token_ids = tf.where(token_ids < 0, tf.cast(self.tokenizer.pad_id, token_ids.dtype), token_ids)
         outputs = {
@@ -1160,8 +1166,6 @@ class AlbertPreprocessor(keras.layers.Layer):
             "input_mask": input_mask,
             "segment_ids": tf.cast(segment_ids, tf.int32),
         }
-        if scalar:
-            outputs = {k: v[0] for k, v in outputs.items()}
         return outputs
 
     def compute_output_spec(self, inputs):

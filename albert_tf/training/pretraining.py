@@ -17,11 +17,29 @@ import time
 from typing import Callable, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from albert_tf.config import AlbertConfig
 from albert_tf.models.pretrainer import AlbertPretrainer
 from albert_tf.training.optimizers import create_optimizer
+from albert_tf.errors import UserInputError
+from albert_tf.training.runner import (
+    CheckpointSaver,
+    MetricsCSV,
+    PreemptionWatcher,
+    RunRecord,
+    ScalarLogger,
+    StepCounter,
+    TrainingCheckpoint,
+    WorkerRole,
+    distributed_dataset,
+    initialise_weights,
+    plan_fit_calls,
+    prepare_model_for_fit,
+    read_json,
+    write_json,
+)
 from albert_tf.training.strategy import recommended_mixed_precision_policy, select_strategy
 
 logger = logging.getLogger(__name__)
@@ -58,12 +76,14 @@ class PretrainingOptions:
     precision: str = "auto"
     jit_compile: bool = False
     gradient_accumulation_steps: int = 1
+    log_every_steps: int = 100
     seed: int = 12345
     verbose: int = 1
 
     def validate(self):
         for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps",
-                     "keep_checkpoint_max", "iterations_per_loop", "max_eval_steps", "gradient_accumulation_steps"):
+                     "keep_checkpoint_max", "iterations_per_loop", "max_eval_steps", "gradient_accumulation_steps",
+                     "log_every_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
         if self.num_warmup_steps < 0:
@@ -86,80 +106,64 @@ class PretrainingOptions:
         return self.num_train_steps * self.gradient_accumulation_steps
 
 
-class _Checkpointer(keras.callbacks.Callback):
-    """Saves at the end of every fit "epoch" (= `save_checkpoints_steps` batches)."""
-
-    def __init__(self, manager, batches):
-        super().__init__()
-        self.manager = manager
-        self.batches = batches
-
-    def on_epoch_end(self, epoch, logs=None):
-        path = self.manager.save(checkpoint_number=int(self.batches.numpy()))
-        logger.info("saved checkpoint %s", path)
-
-
-class _BatchCounter(keras.callbacks.Callback):
-    """Counts consumed batches in a variable that the checkpoint carries (optimizer iterations count
-    updates, which differ from batches under gradient accumulation and loss-scale skips)."""
-
-    def __init__(self, batches, steps_per_execution):
-        super().__init__()
-        self.batches = batches
-        self.steps_per_execution = steps_per_execution
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.batches.assign_add(self.steps_per_execution)
-
-
 def _dtype_policy(options, strategy):
     # Given to the model rather than set globally, so a run leaves Keras' global policy as it found it.
     return PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
 
 
-def _initialise(model, options, config):
-    """Applies `--init_checkpoint`: an original TF1 checkpoint, a `.keras`/`.weights.h5` file, or one of ours."""
-    path = options.init_checkpoint
-    if os.path.isdir(path):
-        path = tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(os.path.join(path, "checkpoints")) or path
-    if path.endswith(".keras") or path.endswith(".weights.h5"):
-        model.load_weights(path)
-        return f"weights from {path}"
-    try:
-        names = dict(tf.train.list_variables(path))
-    except (tf.errors.NotFoundError, ValueError) as e:
-        raise FileNotFoundError(f"--init_checkpoint {options.init_checkpoint}: not a readable checkpoint ({e}).") from None
-    if any(n.startswith(("bert/", "module/bert/")) for n in names):
-        from albert_tf.checkpoints.original import assign_from_original
-
-        reader = tf.train.load_checkpoint(path)
-        report = assign_from_original(model, names, reader.get_tensor, path, init_from_group0=options.init_from_group0)
-        return f"original checkpoint {path}: {report.summary()}"
-    # Optimizer slots are never restored from an init checkpoint, as in the original.
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    return f"albert_tf checkpoint {path}"
+def run_settings(config: AlbertConfig, options: PretrainingOptions) -> dict:
+    """What a resume must keep: the model's config and the flags that shape the model, its optimizer
+    state or the meaning of the step counter (stored in `run_config.json`)."""
+    return {
+        "albert_config": config.to_dict(),
+        "max_seq_length": options.max_seq_length,
+        "max_predictions_per_seq": options.max_predictions_per_seq,
+        "optimizer": options.optimizer,
+        "train_batch_size": options.train_batch_size,
+        "gradient_accumulation_steps": options.gradient_accumulation_steps,
+    }
 
 
 def run_pretraining(
     config: AlbertConfig,
     options: PretrainingOptions,
-    train_dataset_fn: Callable[[int], tf.data.Dataset],
-    eval_dataset_fn: Optional[Callable[[int], tf.data.Dataset]] = None,
+    train_dataset_fn: Callable[..., tf.data.Dataset],
+    eval_dataset_fn: Optional[Callable[..., tf.data.Dataset]] = None,
     do_train: bool = True,
     do_eval: bool = False,
     callbacks=(),
+    strategy: Optional[tf.distribute.Strategy] = None,
 ):
     """Pretrains (and/or evaluates) an `AlbertPretrainer`; returns `(model, results)`.
 
     `train_dataset_fn(batch_size)` returns a deterministic, repeating `tf.data.Dataset` of feature dicts
-    batched to `batch_size` examples (the global micro-batch) with `drop_remainder=True`; the runner
-    skips the batches a resumed run already consumed. `eval_dataset_fn(batch_size)` likewise for
-    evaluation. Results (eval metrics, steps, seconds) are also written to `output_dir`.
+    batched to `batch_size` examples (the global micro-batch) with `drop_remainder=True`; under a
+    multi-replica strategy every input pipeline then keeps its replicas' rows of each global batch.
+    A `train_dataset_fn(batch_size, input_context)` instead reads its pipeline's share of the files,
+    batched per replica (see `albert_tf.training.runner.distributed_dataset`). The runner skips the
+    batches a resumed run already consumed. `eval_dataset_fn` likewise for evaluation.
+
+    Outputs in `output_dir` (the chief's only, under a multi-worker strategy): `checkpoints/`,
+    `run_config.json`, `train_metrics.csv`, `tensorboard/`, `model.keras`, `results.json` and, with
+    `do_eval`, `eval_results.txt`. A SIGTERM saves a checkpoint at the next step boundary and returns
+    with `results["preempted"]`; the next call resumes there. `strategy` overrides `options.strategy`
+    (a `MultiWorkerMirroredStrategy` must be created before any other TensorFlow op runs).
     """
     options.validate()
-    os.makedirs(options.output_dir, exist_ok=True)
+    if strategy is None:
+        strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone,
+                                   gcp_project=options.gcp_project)
+    role = WorkerRole(strategy, options.output_dir)
+    try:
+        return _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks)
+    finally:
+        role.cleanup()
+
+
+def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks):
+    if role.is_chief:
+        os.makedirs(options.output_dir, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
-    strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone, gcp_project=options.gcp_project)
     policy = _dtype_policy(options, strategy)
     replicas = strategy.num_replicas_in_sync
     jit_compile = options.jit_compile
@@ -167,11 +171,27 @@ def run_pretraining(
         # Keras compiles the whole multi-device step as one XLA function, which fails across devices.
         logger.warning("--jit_compile is ignored with %d replicas outside TPUs", replicas)
         jit_compile = False
+    if options.micro_batch_size % replicas:
+        raise UserInputError(
+            f"--train_batch_size {options.train_batch_size} (per update micro-batch {options.micro_batch_size}) "
+            f"must be divisible by the {replicas} replicas of the strategy."
+        )
+
+    checkpoint_dir = os.path.join(options.output_dir, "checkpoints")
+    record = RunRecord(options.output_dir)
+    settings = run_settings(config, options)
+    resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+    if resuming:
+        record.check(settings)
 
     save_every = min(options.save_checkpoints_steps, options.total_batches)
-    steps_per_execution = math.gcd(options.iterations_per_loop, save_every)
+    steps_per_execution = math.gcd(options.iterations_per_loop, save_every, options.log_every_steps)
+    results = {"precision": policy, "replicas": replicas, "jit_compile": jit_compile}
     with strategy.scope():
         model = AlbertPretrainer(config, dtype=policy)
+        if options.init_checkpoint and not resuming:
+            # Before compile: an uncompiled model cannot take over the source's optimizer state or step.
+            results["initialised_from"] = initialise_weights(model, options.init_checkpoint, options.init_from_group0)
         optimizer = create_optimizer(
             options.optimizer,
             options.learning_rate,
@@ -185,85 +205,89 @@ def run_pretraining(
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
         optimizer.build(model.trainable_variables)
-        batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="consumed_batches")
-        # Dropout generator states are Keras variables that tf.train.Checkpoint does not reach through
-        # the model; without them a resumed run would draw different dropout masks.
-        seed_states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
-        checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=optimizer, consumed_batches=batches, dropout_seeds=seed_states
-        )
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(options.output_dir, "checkpoints"), max_to_keep=options.keep_checkpoint_max
-    )
-    results = {"precision": policy, "replicas": replicas, "jit_compile": jit_compile}
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        results["resumed_from"] = manager.latest_checkpoint
-        logger.info("resumed from %s at batch %d", manager.latest_checkpoint, int(batches.numpy()))
-    elif options.init_checkpoint:
-        results["initialised_from"] = _initialise(model, options, config)
+        checkpoint = TrainingCheckpoint(model, optimizer, read_dir=checkpoint_dir, write_dir=role.path("checkpoints"),
+                                        max_to_keep=options.keep_checkpoint_max)
+    prepare_model_for_fit(model, strategy)
+    if resuming:
+        results["resumed_from"] = checkpoint.restore_latest()
+        logger.info("resumed from %s at batch %d", results["resumed_from"], int(checkpoint.step.numpy()))
+    if role.is_chief:
+        record.write(settings)
+    previous = read_json(os.path.join(options.output_dir, "results.json")) if resuming else None
+    verbose = options.verbose if role.is_chief else 0
 
     started = time.time()
     if do_train:
-        done = int(batches.numpy())
-        remaining = options.total_batches - done
-        if remaining > 0:
-            dataset = train_dataset_fn(options.micro_batch_size).skip(done)
-            log_dir = os.path.join(options.output_dir, "tensorboard")
+        done = int(checkpoint.step.numpy())
+        if done >= options.total_batches:
+            note = (
+                f"--num_train_steps {options.num_train_steps}: the checkpoint {results['resumed_from']} is already at "
+                f"batch {done}, nothing to train; raise --num_train_steps to train further."
+            )
+            logger.warning(note)
+            results["note"] = note
+            for key in ("train", "train_seconds"):
+                if previous and key in previous:
+                    results[key] = previous[key]
+        else:
+            metrics_csv = MetricsCSV(role.path("train_metrics.csv"), checkpoint.step)
+            if resuming:
+                metrics_csv.truncate_after(done)
+            counter = StepCounter(checkpoint.step)
+            saver = CheckpointSaver(checkpoint)
+            watcher = PreemptionWatcher(strategy, multi_worker=role.multi_worker)
             all_callbacks = [
-                _BatchCounter(batches, steps_per_execution),
-                _Checkpointer(manager, batches),
-                keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=steps_per_execution),
-                keras.callbacks.CSVLogger(os.path.join(options.output_dir, "train_metrics.csv"), append=done > 0),
+                counter,
+                watcher,
+                saver,
+                ScalarLogger(role.path("tensorboard", "train"), checkpoint.step, options.log_every_steps),
+                metrics_csv,
                 *callbacks,
             ]
-            full_epochs, last = divmod(remaining, save_every)
-            first_epoch = done // save_every
             history = {}
-            if full_epochs:
-                fitted = model.fit(
-                    dataset,
-                    initial_epoch=first_epoch,
-                    epochs=first_epoch + full_epochs,
-                    steps_per_epoch=save_every,
-                    callbacks=all_callbacks,
-                    shuffle=False,
-                    verbose=options.verbose,
-                )
-                history = fitted.history
-            if last and not model.stop_training:
-                # The final stretch shorter than a checkpoint interval; it still ends with a checkpoint.
-                # steps_per_execution must divide it, so it runs one step at a time.
-                model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=1)
-                all_callbacks[0].steps_per_execution = 1
-                fitted = model.fit(dataset.skip(full_epochs * save_every), steps_per_epoch=last, epochs=1,
-                                   callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
-                history = {k: history.get(k, []) + v for k, v in fitted.history.items()}
-            results["train"] = {k: float(v[-1]) for k, v in history.items() if v}
-        results["train_batches"] = int(batches.numpy())
-        results["train_seconds"] = time.time() - started
-        model.save(os.path.join(options.output_dir, "model.keras"))
+            compiled_for = steps_per_execution
+            with watcher:
+                for call in plan_fit_calls(done, options.total_batches, save_every, steps_per_execution):
+                    if watcher.requested:
+                        break
+                    if call.steps_per_execution != compiled_for:
+                        with strategy.scope():
+                            model.compile(optimizer=optimizer, jit_compile=jit_compile,
+                                          steps_per_execution=call.steps_per_execution)
+                        compiled_for = call.steps_per_execution
+                    counter.steps_per_execution = call.steps_per_execution
+                    dataset = distributed_dataset(strategy, train_dataset_fn, options.micro_batch_size, call.start)
+                    fitted = model.fit(dataset, epochs=call.epochs, steps_per_epoch=call.steps_per_epoch,
+                                       callbacks=all_callbacks, shuffle=False, verbose=verbose)
+                    history = {k: history.get(k, []) + list(v) for k, v in fitted.history.items()}
+            results["train"] = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in history.items() if v}
+            if watcher.requested:
+                results["preempted"] = {"batch": int(checkpoint.step.numpy()), "checkpoint": saver.last_path}
+        results["train_batches"] = int(checkpoint.step.numpy())
+        results["train_seconds"] = results.get("train_seconds", time.time() - started)
+        if "preempted" not in results and not ("note" in results and os.path.exists(role.path("model.keras"))):
+            model.save(role.path("model.keras"))
 
-    if do_eval:
+    if do_eval and "preempted" not in results:
         if eval_dataset_fn is None:
             raise ValueError("do_eval needs an eval_dataset_fn (--eval_input_file).")
         evaluated = model.evaluate(
-            eval_dataset_fn(options.eval_batch_size), steps=options.max_eval_steps, return_dict=True, verbose=options.verbose
+            distributed_dataset(strategy, eval_dataset_fn, options.eval_batch_size),
+            steps=options.max_eval_steps, return_dict=True, verbose=verbose,
         )
-        evaluated["global_step"] = int(batches.numpy())
+        evaluated = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in evaluated.items()}
+        evaluated["global_step"] = int(checkpoint.step.numpy())
         results["eval"] = evaluated
         # The original's eval_results.txt format: "key = value" lines.
-        with open(os.path.join(options.output_dir, "eval_results.txt"), "a", encoding="utf-8") as f:
+        with open(role.path("eval_results.txt"), "a", encoding="utf-8") as f:
             for key in sorted(evaluated):
                 f.write(f"{key} = {evaluated[key]}\n")
 
-    _write_json(os.path.join(options.output_dir, "results.json"), results)
+    if previous:
+        results = {**{k: v for k, v in previous.items() if k not in ("preempted", "note")}, **results}
+    write_json(role.path("results.json"), results)
+    # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
+    from albert_tf.training.curves import write_curves
+
+    write_curves(os.path.dirname(role.path("results.json")), steps_per_row=save_every)
     return model, results
-
-
-def _write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)

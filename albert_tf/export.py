@@ -1,0 +1,404 @@
+"""SavedModel export with serving signatures: raw strings in, model outputs out.
+
+`export_saved_model` wraps a model in a `tf.Module` whose signatures are plain functions of tensors, the
+tokenizer included, so the SavedModel serves from TensorFlow Serving or from a process that imports only
+`tensorflow` and `tensorflow_text` (which registers the SentencePiece op). Signatures:
+
+| signature | inputs | outputs |
+|---|---|---|
+| `serving_default` | `text` string `[B]` | `pooled_output`, `sequence_output`, `input_mask`, `input_ids`, `segment_ids`, plus the model's outputs (below) |
+| `serving_text_pair` | `text`, `text_b` string `[B]` | the same, packed `[CLS] A [SEP] B [SEP]` with the original pair truncation |
+| `tokens` | `input_ids`, `input_mask`, `segment_ids` int32 `[B, S]` | `pooled_output`, `sequence_output`, plus the model's outputs |
+| `mlm` (pretrainers) | `tokens` inputs + `mlm_positions` int32 `[B, P]` | `pooled_output`, `sequence_output`, `mlm_logits` `[B, P, V]` |
+| `sop` (pretrainers) | `tokens` inputs | `pooled_output`, `sequence_output`, `sop_log_probs` `[B, 2]` |
+| `tokenization_info` | none | `vocab_file` (path of the SentencePiece `.model` asset), `do_lower_case` |
+
+The original TF-Hub module's `mlm_logits` are flattened to `[B*P, V]`; ours keep `[B, P, V]` (API.md).
+Without a tokenizer the string signatures and `tokenization_info` are left out and `serving_default` is
+`tokens`. For pretrainers the string signatures fill in each literal `[MASK]` of the text: `mask_positions`
+`[B, M]` (-1 pads rows with fewer masks), `fill_mask_ids`, `fill_mask_tokens`, `fill_mask_probabilities`
+`[B, M, top_k]`.
+
+Text is cut to `max_seq_length` exactly as `AlbertTokenizer.encode` does (ids equal by construction, see
+`albert_tf.text.in_graph`), so a string of any length is served without error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+from albert_tf.config import AlbertConfig
+from albert_tf.models.backbone import AlbertBackbone
+from albert_tf.models.pretrainer import AlbertPretrainer
+from albert_tf.text.in_graph import AlbertPreprocessor
+from albert_tf.text.tokenizer import AlbertTokenizer
+
+MASK_TEXT = "[MASK]"
+
+_TOKEN_SPECS = {
+    "input_ids": tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+    "input_mask": tf.TensorSpec([None, None], tf.int32, name="input_mask"),
+    "segment_ids": tf.TensorSpec([None, None], tf.int32, name="segment_ids"),
+}
+
+
+def _float32(outputs: dict) -> dict:
+    # Mixed-precision models compute in bf16/fp16; serving clients expect float32.
+    return {k: tf.cast(v, tf.float32) if v.dtype.is_floating else v for k, v in outputs.items()}
+
+
+def _backbone_of(model):
+    if isinstance(model, AlbertBackbone):
+        return model
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, AlbertBackbone):
+        return backbone
+    raise TypeError(
+        f"export_saved_model expects an AlbertBackbone or a model holding one as `.backbone`, "
+        f"got {type(model).__name__}."
+    )
+
+
+class _Heads:
+    """What a model adds on top of the backbone outputs, as plain tensor functions."""
+
+    def __init__(self, model, label_names: Optional[Sequence[str]]):
+        self.model = model
+        self.label_names = None if label_names is None else [str(n) for n in label_names]
+        self.is_pretrainer = isinstance(model, AlbertPretrainer)
+        self.is_backbone = isinstance(model, AlbertBackbone)
+
+    def outputs(self, features: dict) -> dict:
+        """Backbone outputs plus the task outputs of `model` for one batch of token features."""
+        backbone = _backbone_of(self.model)
+        if self.is_backbone or self.is_pretrainer:
+            out = backbone(features, training=False)
+            return _float32({"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"]})
+        out = backbone(features, training=False)
+        result = {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"]}
+        task = self.model(features, training=False)
+        if not isinstance(task, dict):
+            task = {"logits": task}
+        result.update(task)
+        result = _float32(result)
+        if "logits" in result:
+            result.update(self._classes(result["logits"]))
+        return result
+
+    def _classes(self, logits) -> dict:
+        if logits.shape[-1] == 1 and self.label_names is None:
+            return {}  # regression (STS-B): the logit is the prediction
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        out = {"probabilities": probabilities, "prediction_ids": ids}
+        if self.label_names is not None:
+            if len(self.label_names) != logits.shape[-1]:
+                raise ValueError(
+                    f"label_names has {len(self.label_names)} names but the model has {logits.shape[-1]} classes"
+                )
+            out["predictions"] = tf.gather(tf.constant(self.label_names), ids)
+        else:
+            out["predictions"] = ids
+        return out
+
+
+class _ServingModule(tf.Module):
+    """Holds the model, the tokenizer resources and the assets; its tf.functions are the signatures."""
+
+    def __init__(self, model, preprocessor, heads: _Heads, vocabulary, top_k: int, assets: dict):
+        super().__init__(name="albert_serving")
+        self.model = model
+        self.preprocessor = preprocessor
+        self.heads = heads
+        self.top_k = int(top_k)
+        self.vocabulary = vocabulary
+        self.assets = assets  # dict of tf.saved_model.Asset, tracked so that the files are copied
+
+    # --- token signatures ------------------------------------------------------------------
+    def tokens(self, input_ids, input_mask, segment_ids):
+        return self.heads.outputs({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
+
+    def mlm(self, input_ids, input_mask, segment_ids, mlm_positions):
+        model = self.model
+        features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
+        out = model.backbone(features, training=False)
+        logits = model.masked_lm_head(out["sequence_output"], mlm_positions, model.backbone.embedding_table)
+        return _float32(
+            {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"], "mlm_logits": logits}
+        )
+
+    def sop(self, input_ids, input_mask, segment_ids):
+        model = self.model
+        features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
+        out = model.backbone(features, training=False)
+        logits = tf.cast(model.sentence_order_head(out["pooled_output"]), tf.float32)
+        return _float32(
+            {
+                "pooled_output": out["pooled_output"],
+                "sequence_output": out["sequence_output"],
+                "sop_log_probs": tf.nn.log_softmax(logits, axis=-1),
+            }
+        )
+
+    # --- string signatures -----------------------------------------------------------------
+    def _ids(self, texts):
+        tokenizer = self.preprocessor.tokenizer
+        if not self.heads.is_pretrainer:
+            return tokenizer(texts)
+        # Each literal [MASK] becomes the mask id; the text around it is tokenized part by part
+        # (the [MASK] piece is a control symbol, which SentencePiece never produces from text).
+        parts = tf.strings.split(texts, MASK_TEXT)
+        part_ids = tokenizer(parts.flat_values)
+        is_last = tf.equal(
+            tf.range(tf.size(parts.flat_values, out_type=tf.int64)), tf.gather(parts.row_limits() - 1, parts.value_rowids())
+        )
+        tail_lengths = 1 - tf.cast(is_last, tf.int64)
+        tails = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(tail_lengths)], tf.constant(tokenizer.mask_id, tf.int32)), tail_lengths
+        )
+        ids = tf.concat([part_ids, tails], axis=1)
+        return tf.RaggedTensor.from_row_splits(ids, parts.row_splits).merge_dims(1, 2)
+
+    def text(self, text, text_b=None):
+        segments = (self._ids(text),) if text_b is None else (self._ids(text), self._ids(text_b))
+        features = self.preprocessor.pack(segments)
+        result = self.heads.outputs(features)
+        result.update(features)
+        if self.heads.is_pretrainer:
+            result.update(self._fill_mask(features, result["sequence_output"]))
+        return result
+
+    def _fill_mask(self, features, sequence_output):
+        mask_id = self.preprocessor.tokenizer.mask_id
+        ids = features["input_ids"]
+        is_mask = tf.equal(ids, mask_id)
+        positions = tf.ragged.boolean_mask(tf.broadcast_to(tf.range(tf.shape(ids)[1]), tf.shape(ids)), is_mask)
+        present = positions.to_tensor(default_value=-1)
+        present = tf.reshape(present, [tf.shape(ids)[0], -1])
+        model = self.model
+        logits = model.masked_lm_head(
+            tf.cast(sequence_output, model.masked_lm_head.compute_dtype),
+            tf.maximum(present, 0),
+            model.backbone.embedding_table,
+        )
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        top = tf.math.top_k(probabilities, k=min(self.top_k, self.vocabulary.shape[0]))
+        return {
+            "mask_positions": present,
+            "fill_mask_ids": top.indices,
+            "fill_mask_tokens": tf.gather(self.vocabulary, top.indices),
+            "fill_mask_probabilities": top.values,
+        }
+
+
+def _tokenizer_of(tokenizer, config: AlbertConfig) -> Optional[AlbertTokenizer]:
+    if tokenizer is None or isinstance(tokenizer, AlbertTokenizer):
+        result = tokenizer
+    elif isinstance(tokenizer, (str, os.PathLike)):
+        result = AlbertTokenizer(os.fspath(tokenizer))
+    else:
+        raise TypeError(
+            f"tokenizer must be an AlbertTokenizer, a SentencePiece .model path or None, got {type(tokenizer).__name__}"
+        )
+    if result is not None and result.vocab_size != config.vocab_size:
+        source = result.spm_model_file or "the SentencePiece model"
+        raise ValueError(
+            f"{source} has {result.vocab_size} pieces but the model's vocab_size is {config.vocab_size}; "
+            "pass the SentencePiece model the checkpoint was trained with"
+        )
+    return result
+
+
+def _write_assets(directory, config: AlbertConfig, tokenizer: Optional[AlbertTokenizer]) -> dict:
+    config_path = os.path.join(directory, "albert_config.json")
+    config.to_json_file(config_path)
+    assets = {"albert_config": config_path}
+    if tokenizer is not None:
+        stem = "spiece"
+        if tokenizer.spm_model_file and "://" not in tokenizer.spm_model_file:
+            stem = os.path.splitext(os.path.basename(tokenizer.spm_model_file))[0] or stem
+        model_path = os.path.join(directory, stem + ".model")
+        with open(model_path, "wb") as f:
+            f.write(tokenizer.proto)
+        # The .vocab text file the original module shipped beside the .model: "piece<TAB>score".
+        sp = tokenizer.sp_model
+        vocab_path = os.path.join(directory, stem + ".vocab")
+        with open(vocab_path, "w", encoding="utf-8") as f:
+            for i in range(sp.GetPieceSize()):
+                f.write(f"{sp.IdToPiece(i)}\t{sp.GetScore(i):g}\n")
+        assets.update(spm_model=model_path, spm_vocab=vocab_path)
+    return assets
+
+
+def build_serving_module(
+    model,
+    tokenizer=None,
+    max_seq_length: Optional[int] = None,
+    label_names: Optional[Sequence[str]] = None,
+    top_k: int = 5,
+    exact_segmentation: bool = True,
+    asset_dir: Optional[str] = None,
+):
+    """The `tf.Module` and the signature dict that `export_saved_model` saves (see its docstring).
+
+    `asset_dir` receives the config and SentencePiece files that the module references as assets.
+    """
+    backbone = _backbone_of(model)
+    config = backbone.config
+    tokenizer = _tokenizer_of(tokenizer, config)
+    if max_seq_length is None:
+        max_seq_length = min(512, config.max_position_embeddings)
+    max_seq_length = int(max_seq_length)
+    if not 3 <= max_seq_length <= config.max_position_embeddings:
+        raise ValueError(
+            f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
+            f"({config.max_position_embeddings})"
+        )
+    heads = _Heads(model, label_names)
+    asset_dir = asset_dir or tempfile.mkdtemp(prefix="albert_export_assets_")
+    asset_files = _write_assets(asset_dir, config, tokenizer)
+    assets = {name: tf.saved_model.Asset(path) for name, path in asset_files.items()}
+    preprocessor = vocabulary = None
+    if tokenizer is not None:
+        preprocessor = AlbertPreprocessor.from_tokenizer(
+            tokenizer, sequence_length=max_seq_length, exact_segmentation=exact_segmentation
+        )
+        vocabulary = tf.constant([tokenizer.sp_model.IdToPiece(i) for i in range(tokenizer.vocab_size)])
+    module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
+
+    specs = dict(_TOKEN_SPECS)
+    signatures = {}
+    module.tokens_fn = tf.function(module.tokens, input_signature=[specs["input_ids"], specs["input_mask"], specs["segment_ids"]])
+    signatures["tokens"] = module.tokens_fn.get_concrete_function()
+    if heads.is_pretrainer:
+        module.mlm_fn = tf.function(
+            module.mlm,
+            input_signature=[*specs.values(), tf.TensorSpec([None, None], tf.int32, name="mlm_positions")],
+        )
+        module.sop_fn = tf.function(module.sop, input_signature=list(specs.values()))
+        signatures["mlm"] = module.mlm_fn.get_concrete_function()
+        signatures["sop"] = module.sop_fn.get_concrete_function()
+    if preprocessor is None:
+        signatures["serving_default"] = signatures["tokens"]
+    else:
+        text_spec = tf.TensorSpec([None], tf.string, name="text")
+        module.text_fn = tf.function(lambda text: module.text(text), input_signature=[text_spec])
+        module.text_pair_fn = tf.function(
+            lambda text, text_b: module.text(text, text_b),
+            input_signature=[text_spec, tf.TensorSpec([None], tf.string, name="text_b")],
+        )
+        do_lower_case = bool(tokenizer.do_lower_case)
+        module.tokenization_info_fn = tf.function(
+            lambda: {
+                "vocab_file": tf.identity(assets["spm_model"].asset_path),
+                "do_lower_case": tf.constant(do_lower_case),
+            },
+            input_signature=[],
+        )
+        signatures["serving_default"] = module.text_fn.get_concrete_function()
+        signatures["serving_text_pair"] = module.text_pair_fn.get_concrete_function()
+        signatures["tokenization_info"] = module.tokenization_info_fn.get_concrete_function()
+    # The tf.Variables the functions capture, tracked directly: through the Keras variables alone the
+    # TF1-style loaders (TensorFlow Serving, `saved_model_cli run`) find them uninitialised.
+    captured, seen = [], set()
+    for fn in signatures.values():
+        for variable in fn.variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                captured.append(variable)
+    module.captured_variables = captured
+    return module, signatures
+
+
+def export_saved_model(
+    model,
+    export_dir: str,
+    tokenizer=None,
+    max_seq_length: Optional[int] = None,
+    label_names: Optional[Sequence[str]] = None,
+    top_k: int = 5,
+    exact_segmentation: bool = True,
+    overwrite: bool = True,
+) -> str:
+    """Writes `model` as a SavedModel with serving signatures; returns `export_dir`.
+
+    Args:
+        model: an `AlbertBackbone`, an `AlbertPretrainer`, or a task model holding `.backbone`.
+        export_dir: the SavedModel directory. The export is written beside it and renamed into place,
+            so a reader never sees half an export; an existing export is replaced when `overwrite`.
+        tokenizer: an `AlbertTokenizer` or a `.model` path; enables the raw-string signatures and ships
+            the SentencePiece files as assets. None exports only the token signatures.
+        max_seq_length: strings are packed and cut to this length (default: 512 or the position limit).
+        label_names: class names; `predictions` then holds these strings instead of class ids.
+        top_k: fill-mask candidates per `[MASK]` (pretrainers).
+        exact_segmentation: as `AlbertInGraphTokenizer`; False is faster and may break score ties
+            differently from Python SentencePiece.
+
+    The signatures are listed in the module docstring.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> from albert_tf import AlbertBackbone, AlbertConfig
+    >>> from data_prep.vocab import train_sentencepiece
+    >>> proto = train_sentencepiece([f"the year {1900 + i} was a year" for i in range(100)], vocab_size=40)
+    >>> config = AlbertConfig(vocab_size=40, embedding_size=8, hidden_size=16, num_hidden_layers=1,
+    ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    >>> export_dir = export_saved_model(AlbertBackbone(config), tempfile.mkdtemp() + "/sm",
+    ...                                 tokenizer=AlbertTokenizer.from_proto(proto), max_seq_length=16)
+    >>> served = tf.saved_model.load(export_dir)
+    >>> sorted(served.signatures)
+    ['serving_default', 'serving_text_pair', 'tokenization_info', 'tokens']
+    >>> out = served.signatures["serving_default"](text=tf.constant(["the year 1999", ""]))
+    >>> out["pooled_output"].shape, out["sequence_output"].shape
+    (TensorShape([2, 16]), TensorShape([2, 16, 16]))
+    """
+    export_dir = os.fspath(export_dir).rstrip("/") or "/"
+    remote = "://" in export_dir
+    if not remote:
+        parent = os.path.dirname(os.path.abspath(export_dir))
+        os.makedirs(parent, exist_ok=True)
+        if os.path.exists(export_dir) and not overwrite:
+            raise FileExistsError(f"{export_dir} exists; pass overwrite=True (or --overwrite) to replace it")
+        if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+            raise NotADirectoryError(f"--export_dir {export_dir} is a file; expected a directory for the SavedModel")
+    with tempfile.TemporaryDirectory(prefix="albert_export_assets_") as asset_dir:
+        module, signatures = build_serving_module(
+            model, tokenizer, max_seq_length, label_names, top_k, exact_segmentation, asset_dir
+        )
+        if remote:  # object stores have no rename; write in place
+            tf.saved_model.save(module, export_dir, signatures=signatures)
+            return export_dir
+        staging = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            tf.saved_model.save(module, staging, signatures=signatures)
+            old = None
+            if os.path.exists(export_dir):
+                old = staging + ".old"
+                os.replace(export_dir, old)
+            os.replace(staging, export_dir)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return export_dir
+
+
+def signature_summary(export_dir: str) -> dict:
+    """`{signature: {"inputs": {...}, "outputs": {...}}}` with dtypes and shapes, read from the SavedModel."""
+    loaded = tf.saved_model.load(export_dir)
+    summary = {}
+    for name, fn in loaded.signatures.items():
+        inputs = {k: (v.dtype.name, v.shape.as_list()) for k, v in fn.structured_input_signature[1].items()}
+        outputs = {k: (v.dtype.name, v.shape.as_list()) for k, v in fn.structured_outputs.items()}
+        summary[name] = {"inputs": inputs, "outputs": outputs}
+    return summary
+
+
+__all__ = ["MASK_TEXT", "build_serving_module", "export_saved_model", "signature_summary"]

@@ -1,0 +1,631 @@
+"""The fine-tuning run: the original `run_classifier.py`, `run_squad_v*.py` and `run_race.py` as one loop.
+
+For any task of `albert_tf.tasks`: build the task model around one `AlbertBackbone`, initialise the
+backbone from `init_checkpoint` (weights only), `fit` inside the strategy in stretches of
+`save_checkpoints_steps` batches with a checkpoint after each, evaluate every checkpoint on the dev
+records and keep the best one by the task's key (as the original's evaluation loop, which walked every
+checkpoint), then predict with the best weights. A killed run resumes from its newest checkpoint; the
+input stream is deterministic, so the resumed run sees the batches the killed one would have.
+
+Batches are length-bucketed by default (`bucket_by_length`), for training and evaluation: a few static
+shapes, far less padding. Evaluation gathers every example's outputs in record order and scores the
+whole set at once (Matthews correlation, Pearson and F1 are not means over batches).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from albert_tf.config import AlbertConfig
+from albert_tf.data.bucketing import bucket_by_length, length_boundaries
+from albert_tf.data.schemas import INT64, Field, feature_spec, finetuning_lengths, finetuning_schema
+from albert_tf.models.backbone import AlbertBackbone
+from albert_tf.tasks import Task, get_task
+from albert_tf.tasks import scoring
+from albert_tf.training.optimizers import create_optimizer
+from albert_tf.training.strategy import recommended_mixed_precision_policy, select_strategy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FinetuningOptions", "FinetuningResult", "finetuning_dataset_fn", "record_fields", "run_finetuning"]
+
+PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16", "auto": None}
+RUN_FILE = "finetune_run.json"
+_INDEX = "_example_index"
+
+
+@dataclasses.dataclass
+class FinetuningOptions:
+    """The original fine-tuning flags (names and defaults of `run_classifier.py`), plus what goes beyond it.
+
+    `None` for a hyper-parameter means the task's default (`run_glue.sh`, the SQuAD/RACE scripts); see
+    `resolved(task)`.
+    """
+
+    output_dir: str
+    learning_rate: Optional[float] = None
+    train_step: Optional[int] = None
+    warmup_step: Optional[int] = None
+    train_batch_size: Optional[int] = None
+    eval_batch_size: Optional[int] = None
+    predict_batch_size: Optional[int] = None
+    max_seq_length: Optional[int] = None
+    save_checkpoints_steps: Optional[int] = None
+    optimizer: Optional[str] = None
+    iterations_per_loop: int = 1000
+    init_checkpoint: Optional[str] = None
+    init_from_group0: bool = False
+    # Beyond the original.
+    bucket_by_length: bool = True
+    smallest_bucket: int = 32
+    strategy: str = "auto"
+    tpu: Optional[str] = None
+    tpu_zone: Optional[str] = None
+    gcp_project: Optional[str] = None
+    precision: str = "auto"
+    jit_compile: bool = False
+    seed: int = 12345
+    verbose: int = 1
+    export_dir: Optional[str] = None
+
+    def resolved(self, task: Task) -> "FinetuningOptions":
+        """A copy with every unset hyper-parameter taken from the task's defaults, validated."""
+        defaults = task.defaults
+        values = dataclasses.asdict(self)
+        for name in ("learning_rate", "train_step", "warmup_step", "train_batch_size", "eval_batch_size",
+                     "predict_batch_size", "max_seq_length", "save_checkpoints_steps", "optimizer"):
+            if values[name] is None:
+                values[name] = getattr(defaults, name)
+        resolved = FinetuningOptions(**values)
+        resolved.validate()
+        return resolved
+
+    def validate(self):
+        for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length",
+                     "save_checkpoints_steps", "iterations_per_loop"):
+            value = getattr(self, name)
+            if value is None or value <= 0:
+                raise ValueError(f"--{name} must be positive, got {value}.")
+        if self.train_step is None or self.train_step <= 0:
+            raise ValueError(f"--train_step must be positive, got {self.train_step}.")
+        if self.warmup_step is None or self.warmup_step < 0:
+            raise ValueError(f"--warmup_step must be >= 0, got {self.warmup_step}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}.")
+
+
+@dataclasses.dataclass
+class FinetuningResult:
+    """What `run_finetuning` returns: the model (best weights), the scores and the files it wrote."""
+
+    model: keras.Model
+    eval: Optional[dict]
+    best_step: Optional[int]
+    predictions: Optional[dict]
+    results: dict
+
+
+# --------------------------------------------------------------------------- records
+def record_fields(task: Task, max_seq_length: int, training: bool):
+    """The TFRecord features of the task's records (the original writers' names, dtypes and lengths),
+    from the schemas of `albert_tf.data.schemas`; token tagging adds one label per token."""
+    if task.family == "tagging":
+        return tuple(Field(name, INT64, max_seq_length) for name in ("input_ids", "input_mask", "segment_ids", "label_ids"))
+    kind = "squad" if task.is_squad else task.family
+    schema = finetuning_schema(kind, training)
+    lengths = finetuning_lengths(max_seq_length, task.num_choices)
+    return tuple(Field(f.name, f.dtype, f.resolve(**lengths)) for f in schema)
+
+
+def _parse_fn(task, max_seq_length, training):
+    fields = record_fields(task, max_seq_length, training)
+    spec = feature_spec(fields)
+
+    def parse(serialized):
+        parsed = tf.io.parse_single_example(serialized, spec)
+        features = {}
+        for name, value in parsed.items():
+            if value.dtype == tf.int64:
+                value = tf.cast(value, tf.int32)
+            if task.family == "multiple_choice" and value.shape[0] == task.num_choices * max_seq_length:
+                value = tf.reshape(value, [task.num_choices, max_seq_length])
+            elif name in ("label_ids", "is_real_example", "unique_ids", "start_positions", "end_positions",
+                          "is_impossible") and value.shape[0] == 1:
+                value = tf.reshape(value, [])
+            features[name] = value
+        return features
+
+    return parse
+
+
+def count_records(files) -> int:
+    return sum(1 for f in files for _ in tf.data.TFRecordDataset(f))
+
+
+def check_records(files, task, max_seq_length, training):
+    """Parses the first record of every file against the task's schema; a mismatch names the file."""
+    spec = feature_spec(record_fields(task, max_seq_length, training))
+    for path in files:
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"{path}: no such record file.")
+        first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        if first is None:
+            raise ValueError(f"{path}: the record file is empty.")
+        example = tf.train.Example.FromString(first.numpy())
+        for name, feature in spec.items():
+            if name not in example.features.feature:
+                raise ValueError(f"{path}: records lack feature {name!r} that task {task.name!r} needs.")
+            value = example.features.feature[name]
+            length = len(value.int64_list.value) or len(value.float_list.value)
+            if length != feature.shape[0]:
+                raise ValueError(
+                    f"{path}: feature {name!r} has length {length}, expected {feature.shape[0]} "
+                    f"(--max_seq_length {max_seq_length} for task {task.name!r})."
+                )
+
+
+def finetuning_dataset_fn(files, task, max_seq_length, training, bucket=True, smallest_bucket=32, seed=12345):
+    """`make(batch_size)` for the records in `files`.
+
+    Training: shuffled deterministically (seeded, the same order on every start), repeated, batched
+    with `drop_remainder`. Evaluation: every example once, in record order, each carrying its index
+    (`_example_index`) so outputs can be put back in that order after bucketing reorders them.
+    """
+    files = [files] if isinstance(files, str) else list(files)
+    parse = _parse_fn(task, max_seq_length, training)
+    boundaries = length_boundaries(max_seq_length, smallest_bucket)
+
+    def make(batch_size):
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=1)
+        dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if training:
+            # Buffer 100 as the original; seeded so a resumed run replays the same stream.
+            dataset = dataset.shuffle(100, seed=seed, reshuffle_each_iteration=True).repeat()
+        else:
+            dataset = dataset.enumerate().map(lambda i, f: dict(f, **{_INDEX: i}))
+        if bucket:
+            dataset = bucket_by_length(dataset, batch_size, max_seq_length, boundaries, drop_remainder=training)
+        else:
+            dataset = dataset.batch(batch_size, drop_remainder=training)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    return make
+
+
+# --------------------------------------------------------------------------- initialisation
+def _load_source(path, config, init_from_group0=False):
+    """`(model, description)` for what `path` holds: original TF1 checkpoint, albert_tf checkpoint or
+    pretraining run, HuggingFace folder, or `.keras` file (any albert_tf model)."""
+    from albert_tf.models.pretrainer import AlbertPretrainer
+
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "config.json")):
+        from albert_tf.checkpoints.huggingface import load_huggingface
+
+        return load_huggingface(path), f"HuggingFace folder {path}"
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "model.keras")):
+        path = os.path.join(path, "model.keras")
+    if path.endswith(".keras"):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--init_checkpoint {path}: no such file.")
+        return keras.saving.load_model(path, compile=False), f"weights of {path}"
+    if os.path.isdir(path):
+        path = tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(os.path.join(path, "checkpoints")) or path
+    try:
+        names = dict(tf.train.list_variables(path))
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
+        raise FileNotFoundError(
+            f"--init_checkpoint {path}: not a readable checkpoint, HuggingFace folder or .keras file ({e})."
+        ) from None
+    if any(n.startswith(("bert/", "module/bert/")) for n in names):
+        from albert_tf.checkpoints.original import load_original_checkpoint
+
+        model, report = load_original_checkpoint(path, config, init_from_group0=init_from_group0, return_report=True)
+        return model, f"original checkpoint {path}: {report.summary()}"
+    # An albert_tf pretraining checkpoint (model + optimizer + counters). Restored together with an
+    # optimizer because some encoder variables are reachable in it only through the optimizer's
+    # variable list; the optimizer state is then dropped, only the weights are used.
+    model = AlbertPretrainer(config)
+    optimizer = keras.optimizers.SGD()
+    optimizer.build(model.trainable_variables)
+    # NaN sentinels: whatever the checkpoint does not restore stays NaN and is reported.
+    for variable in model.backbone.weights:
+        variable.assign(tf.fill(variable.shape, float("nan")))
+    tf.train.Checkpoint(model=model, optimizer=optimizer).restore(path).expect_partial()
+    unchanged = [v.path for v in model.backbone.weights if np.isnan(v.numpy()).any()]
+    if unchanged:
+        raise ValueError(f"--init_checkpoint {path}: no values for backbone weights {unchanged[:5]}; not an ALBERT checkpoint?")
+    return model, f"albert_tf checkpoint {path}"
+
+
+def initialise(model, path, init_from_group0=False):
+    """Copies the weights held by `path` (any format) into `model`; never optimizer state or step.
+
+    The backbone always; the head too when `path` holds a model of the same class and shape (a
+    fine-tuned `.keras` file, e.g. an MNLI model scoring the `ax` diagnostic set). A source with another
+    backbone config is an error naming the differing keys. Returns a one-line description.
+    """
+    source, description = _load_source(path, model.backbone.config, init_from_group0)
+    backbone = model.backbone
+    source_backbone = source if isinstance(source, AlbertBackbone) else getattr(source, "backbone", None)
+    if source_backbone is None:
+        raise ValueError(f"--init_checkpoint {path} holds a {type(source).__name__}, which has no ALBERT backbone.")
+    ours, theirs = backbone.config.to_dict(), source_backbone.config.to_dict()
+    ignored = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+    differing = {k: (theirs.get(k), v) for k, v in ours.items() if k not in ignored and theirs.get(k) != v}
+    if differing:
+        raise ValueError(
+            f"--init_checkpoint {path} has another model shape; {{key: (checkpoint, --albert_config_file)}}: {differing}."
+        )
+    same_model = type(source) is type(model) and [w.shape for w in source.weights] == [w.shape for w in model.weights]
+    if same_model:
+        model.set_weights(source.get_weights())
+        return description + " (backbone and head)"
+    backbone.set_weights(source_backbone.get_weights())
+    return description + " (backbone)"
+
+
+# --------------------------------------------------------------------------- evaluation
+def _as_dict(outputs):
+    if isinstance(outputs, dict):
+        return outputs
+    return {"logits": outputs}
+
+
+def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False):
+    """Runs `model` (inference mode) over every batch and returns numpy arrays in record order."""
+
+    # One trace for every bucket shape and the short last batch; XLA still compiles per shape.
+    signature = {k: tf.TensorSpec([None] * s.shape.rank, s.dtype) for k, s in dataset.element_spec.items()}
+
+    @tf.function(input_signature=[signature], jit_compile=jit_compile)
+    def forward(batch):
+        return _as_dict(model(batch, training=False))
+
+    chunks = {}
+    for batch in dataset:
+        outputs = {k: v for k, v in forward(batch).items()}
+        outputs.update({k: batch[k] for k in keep if k in batch})
+        outputs[_INDEX] = batch[_INDEX]
+        for key, value in outputs.items():
+            chunks.setdefault(key, []).append(np.asarray(tf.cast(value, tf.float32) if value.dtype.is_floating else value))
+    if not chunks:
+        return {}
+    order = np.argsort(np.concatenate(chunks.pop(_INDEX)), kind="stable")
+    gathered = {}
+    for key, parts in chunks.items():
+        if parts[0].ndim >= 2 and len({p.shape[1:] for p in parts}) > 1:
+            # Per-token outputs of bucketed batches differ in length; pad back to the longest.
+            # Float outputs (logits) get a very low value there, so no padded position wins an argmax.
+            width = max(p.shape[-1] for p in parts)
+            fill = -1e9 if np.issubdtype(parts[0].dtype, np.floating) else 0
+            parts = [np.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, width - p.shape[-1])], constant_values=fill) for p in parts]
+        gathered[key] = np.concatenate(parts)[order]
+    return gathered
+
+
+def score_outputs(task: Task, outputs: dict) -> dict:
+    """The task's `eval_results.txt` scores from gathered outputs (`gather_outputs`)."""
+    weights = outputs.get("is_real_example")
+    logits = outputs["logits"]
+    if task.family in ("classification", "multiple_choice"):
+        return scoring.classification_scores(logits, outputs["label_ids"], weights, extra=task.extra_metrics)
+    if task.family == "regression":
+        return scoring.regression_scores(np.reshape(logits, [-1]), outputs["label_ids"], weights)
+    if task.family == "tagging":
+        return scoring.tagging_scores(logits, outputs["label_ids"], outputs["input_mask"], task.labels)
+    raise ValueError(f"task {task.name!r} ({task.family}) is scored from its predictions, not from logits.")
+
+
+V2_OUTPUTS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index", "cls_logits")
+
+
+def squad_hooks(task: Task, meta_file: str, dataset_file: Optional[str] = None, n_best_size: int = 20,
+                max_answer_length: int = 30, start_n_top: int = 5, end_n_top: int = 5):
+    """`(evaluate_fn, predict_fn)` for SQuAD: the original's post-processing, then the official scores.
+
+    `meta_file` is the `.meta.json` written beside the evaluation records; `dataset_file` the SQuAD
+    JSON the scores are computed against (needed for evaluation only). v2 is scored as `run_squad_v2`:
+    a first pass answering every question finds the null-score threshold that maximises F1, a second
+    pass applies it (so the reported score uses a threshold tuned on the evaluated set, as the original).
+    """
+    from albert_tf.tasks import squad
+
+    features = squad.load_squad_features(meta_file)
+    v2 = task.family == "squad_v2"
+
+    def postprocess(outputs, threshold=None):
+        ids = [int(u) for u in np.asarray(outputs["unique_ids"]).reshape(-1)]
+        if not v2:
+            results = {u: (outputs["start_logits"][i], outputs["end_logits"][i]) for i, u in enumerate(ids)}
+            predictions, nbest = squad.postprocess_v1(features, results, n_best_size, max_answer_length)
+            return predictions, nbest, None
+        results = {u: {k: outputs[k][i] for k in V2_OUTPUTS} for i, u in enumerate(ids)}
+        return squad.postprocess_v2(features, results, n_best_size, max_answer_length, start_n_top, end_n_top, threshold)
+
+    def evaluate(outputs):
+        from albert_tf.metrics import squad_v1_scores, squad_v2_scores
+
+        if dataset_file is None:
+            raise ValueError("SQuAD evaluation needs the dataset JSON (--predict_file).")
+        with open(dataset_file, encoding="utf-8") as f:
+            dataset = json.load(f)
+        predictions, _, null_odds = postprocess(outputs)
+        if not v2:
+            return {k: float(v) for k, v in squad_v1_scores(dataset, predictions).items()}
+        first = squad_v2_scores(dataset, predictions, null_odds)
+        threshold = float(first.get("best_f1_thresh", 0.0))
+        predictions, _, null_odds = postprocess(outputs, threshold)
+        scores = {k: float(v) for k, v in squad_v2_scores(dataset, predictions, null_odds).items() if np.isscalar(v)}
+        scores["null_score_diff_threshold"] = threshold
+        return scores
+
+    def predict(outputs, output_dir):
+        predictions, nbest, null_odds = postprocess(outputs)
+        return squad.write_predictions(output_dir, predictions, nbest, null_odds if v2 else None)
+
+    return evaluate, predict
+
+
+# --------------------------------------------------------------------------- the run
+class _Checkpointer(keras.callbacks.Callback):
+    """After every stretch of `save_checkpoints_steps` batches: save, then evaluate and keep the best."""
+
+    def __init__(self, manager, step, on_checkpoint):
+        super().__init__()
+        self.manager = manager
+        self.step = step
+        self.on_checkpoint = on_checkpoint
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+        self.on_checkpoint(path, int(self.step.numpy()))
+
+
+class _StepCounter(keras.callbacks.Callback):
+    def __init__(self, step, steps_per_execution):
+        super().__init__()
+        self.step = step
+        self.steps_per_execution = steps_per_execution
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step.assign_add(self.steps_per_execution)
+
+
+def _check_resume(run_file, identity):
+    if not os.path.exists(run_file):
+        return
+    with open(run_file, encoding="utf-8") as f:
+        stored = json.load(f)
+    for key, value in identity.items():
+        if key in stored and stored[key] != value:
+            raise ValueError(
+                f"{os.path.dirname(run_file)} holds a run with {key} = {stored[key]!r}, but this run has {value!r}; "
+                "use another --output_dir or the same settings to resume."
+            )
+
+
+def _write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def write_eval_results(path, scores):
+    """The original's `eval_results.txt`: one `key = value` line per score, sorted by key."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key in sorted(scores):
+            f.write(f"{key} = {scores[key]}\n")
+    os.replace(tmp, path)
+
+
+def run_finetuning(
+    task,
+    config: AlbertConfig,
+    options: FinetuningOptions,
+    train_files=None,
+    eval_files=None,
+    predict_files=None,
+    do_train: bool = False,
+    do_eval: bool = False,
+    do_predict: bool = False,
+    evaluate_fn: Optional[Callable[[dict], dict]] = None,
+    predict_fn: Optional[Callable[[dict, str], list]] = None,
+    callbacks=(),
+):
+    """Fine-tunes, evaluates and predicts for `task` (a name or a `Task`); returns a `FinetuningResult`.
+
+    `train_files`/`eval_files`/`predict_files` are TFRecord files in the task's record schema.
+    `evaluate_fn(outputs)` turns gathered eval outputs into scores (default: `score_outputs`; SQuAD
+    passes its post-processing); `predict_fn(outputs, output_dir)` writes prediction files and returns
+    their paths (GLUE's are written here when it is None).
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    options = options.resolved(task)
+    if options.max_seq_length > config.max_position_embeddings:
+        raise ValueError(f"--max_seq_length {options.max_seq_length} is longer than max_position_embeddings {config.max_position_embeddings}.")
+    if do_train and not train_files:
+        raise ValueError("--do_train needs training records (--data_dir or --train_file).")
+    if do_eval and not eval_files:
+        raise ValueError("--do_eval needs evaluation records (--data_dir or --predict_file).")
+    if do_predict and not predict_files:
+        raise ValueError("--do_predict needs test records (--data_dir or --predict_file).")
+    for files, training in ((train_files if do_train else None, True), (eval_files if do_eval else None, False),
+                            (predict_files if do_predict else None, False)):
+        if files:
+            check_records(files, task, options.max_seq_length, training)
+    os.makedirs(options.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(options.seed)
+    strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone, gcp_project=options.gcp_project)
+    policy = PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
+    jit_compile = options.jit_compile and (strategy.num_replicas_in_sync == 1 or isinstance(strategy, tf.distribute.TPUStrategy))
+
+    save_every = min(options.save_checkpoints_steps, options.train_step)
+    steps_per_execution = math.gcd(min(options.iterations_per_loop, save_every), save_every)
+    with strategy.scope():
+        backbone = AlbertBackbone(config, dtype=policy)
+        model = task.build_model(backbone)
+        optimizer = create_optimizer(options.optimizer, options.learning_rate, options.train_step, options.warmup_step)
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        seeds = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, global_step=step, dropout_seeds=seeds)
+    checkpoint_dir = os.path.join(options.output_dir, "checkpoints")
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=1)
+    best_dir = os.path.join(options.output_dir, "best")
+    best_manager = tf.train.CheckpointManager(checkpoint, best_dir, max_to_keep=1, checkpoint_name="model.ckpt-best")
+    run_file = os.path.join(options.output_dir, RUN_FILE)
+    identity = {"task": task.name, "config": config.to_dict(), "max_seq_length": options.max_seq_length,
+                "train_batch_size": options.train_batch_size, "train_step": options.train_step}
+    results = {"task": task.name, "precision": policy, "replicas": strategy.num_replicas_in_sync,
+               "options": dataclasses.asdict(options)}
+    history_file = os.path.join(options.output_dir, "eval_history.json")
+    history = json.load(open(history_file, encoding="utf-8")) if os.path.exists(history_file) else []
+    if manager.latest_checkpoint:
+        _check_resume(run_file, identity)
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        results["resumed_from"] = manager.latest_checkpoint
+        logger.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
+    elif options.init_checkpoint:
+        results["initialised_from"] = initialise(model, options.init_checkpoint, options.init_from_group0)
+        logger.info("initialised from %s", results["initialised_from"])
+    _write_json(run_file, identity)
+
+    evaluate_fn = evaluate_fn or (lambda outputs: score_outputs(task, outputs))
+    eval_dataset_fn = finetuning_dataset_fn(eval_files, task, options.max_seq_length, False, options.bucket_by_length,
+                                            options.smallest_bucket) if do_eval else None
+
+    def evaluate():
+        outputs = gather_outputs(model, eval_dataset_fn(options.eval_batch_size), jit_compile=jit_compile)
+        return evaluate_fn(outputs)
+
+    def best_entry():
+        scored = [h for h in history if task.best_key in h]
+        return max(scored, key=lambda h: (h[task.best_key], -h["global_step"])) if scored else None
+
+    def on_checkpoint(path, global_step):
+        if not do_eval:
+            return
+        scores = dict(evaluate(), global_step=global_step)
+        previous = best_entry()
+        history.append(scores)
+        _write_json(history_file, history)
+        if previous is None or scores[task.best_key] > previous[task.best_key]:
+            best_manager.save(checkpoint_number=global_step)
+            logger.info("step %d: %s = %.4f (best so far)", global_step, task.best_key, scores[task.best_key])
+
+    started = time.time()
+    if do_train:
+        done = int(step.numpy())
+        remaining = options.train_step - done
+        if remaining <= 0:
+            logger.info("the checkpoint in %s is at step %d, already >= --train_step %d: nothing to train",
+                        checkpoint_dir, done, options.train_step)
+            results["train_note"] = f"checkpoint already at step {done} >= --train_step {options.train_step}"
+        else:
+            train_dataset = finetuning_dataset_fn(train_files, task, options.max_seq_length, True, options.bucket_by_length,
+                                                  options.smallest_bucket, options.seed)(options.train_batch_size).skip(done)
+            all_callbacks = [
+                _StepCounter(step, steps_per_execution),
+                _Checkpointer(manager, step, on_checkpoint),
+                keras.callbacks.CSVLogger(os.path.join(options.output_dir, "train_metrics.csv"), append=True),
+                *callbacks,
+            ]
+            full, last = divmod(remaining, save_every)
+            first_epoch = done // save_every
+            fitted_history = {}
+            if full:
+                fitted = model.fit(train_dataset, initial_epoch=first_epoch, epochs=first_epoch + full,
+                                   steps_per_epoch=save_every, callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
+                fitted_history = fitted.history
+            if last:
+                # A final stretch shorter than the checkpoint interval, one step per execution.
+                model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=1)
+                all_callbacks[0].steps_per_execution = 1
+                fitted = model.fit(train_dataset.skip(full * save_every), steps_per_epoch=last, epochs=1,
+                                   callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
+                fitted_history = {k: fitted_history.get(k, []) + v for k, v in fitted.history.items()}
+            results["train"] = {k: float(v[-1]) for k, v in fitted_history.items() if v}
+        results["train_steps"] = int(step.numpy())
+        results["train_seconds"] = time.time() - started
+
+    eval_scores, best_step = None, None
+    final_step = int(step.numpy())
+    if do_eval:
+        if best_manager.latest_checkpoint:
+            checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
+            best = best_entry()
+            eval_scores, best_step = dict(best), int(best["global_step"])
+        else:
+            # Evaluation only (no checkpoint of this run): the model as initialised.
+            eval_scores = dict(evaluate(), global_step=int(step.numpy()))
+            best_step = int(step.numpy())
+        write_eval_results(os.path.join(options.output_dir, "eval_results.txt"), eval_scores)
+        with open(os.path.join(options.output_dir, "best_trial.txt"), "w", encoding="utf-8") as f:
+            f.write(f"{final_step}:{best_step}:{eval_scores.get(task.best_key)}\n")
+        results["eval"] = eval_scores
+        results["best_step"] = best_step
+    elif best_manager.latest_checkpoint and do_predict:
+        checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
+
+    predictions = None
+    if do_predict:
+        make = finetuning_dataset_fn(predict_files, task, options.max_seq_length, False, options.bucket_by_length,
+                                     options.smallest_bucket)
+        predictions = gather_outputs(model, make(options.predict_batch_size), jit_compile=jit_compile)
+        written = predict_fn(predictions, options.output_dir) if predict_fn else write_glue_predictions(task, predictions, options.output_dir)
+        results["prediction_files"] = written
+
+    if do_train:
+        model_file = os.path.join(options.output_dir, "model.keras")
+        model.save(model_file)
+        results["model_file"] = model_file
+    _write_json(os.path.join(options.output_dir, "results.json"), results)
+    return FinetuningResult(model=model, eval=eval_scores, best_step=best_step, predictions=predictions, results=results)
+
+
+def write_glue_predictions(task: Task, outputs: dict, output_dir: str, guids=None):
+    """`test_results.tsv` (class probabilities per example, tab-separated) and `submit_results.tsv`.
+
+    `submit_results.tsv` is "index<TAB>prediction" then one row per example: its guid (default: its
+    position, which is the GLUE test files' index column) and the label string (the value for STS-B).
+    """
+    logits = np.asarray(outputs["logits"], np.float64)
+    real = np.asarray(outputs.get("is_real_example", np.ones(len(logits))), bool)
+    logits = logits[real]
+    guids = list(range(len(logits))) if guids is None else list(guids)
+    if task.family == "regression":
+        values = logits.reshape(-1)
+        rows = ["\t".join([f"{v}"]) for v in values]
+        labels = [f"{v}" for v in values]
+    else:
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+        rows = ["\t".join(f"{p}" for p in row) for row in probabilities]
+        labels = [task.labels[i] for i in np.argmax(probabilities, axis=-1)]
+    paths = []
+    for name, lines in (("test_results.tsv", rows), ("submit_results.tsv", ["index\tprediction"] + [f"{g}\t{l}" for g, l in zip(guids, labels)])):
+        path = os.path.join(output_dir, name)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+

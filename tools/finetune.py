@@ -1,0 +1,299 @@
+"""albert-finetune: the original run_classifier.py / run_squad_v1.py / run_squad_v2.py / run_race.py in one.
+
+Flags keep the original names and defaults. A hyper-parameter flag that is not given takes the task's
+value from run_glue.sh (GLUE) or the SQuAD/RACE scripts (see `albert_tf.tasks`). Raw task files given
+with --data_dir (GLUE folder, or the folder holding RACE/) or --train_file/--predict_file (SQuAD JSON)
+are converted with albert-create-finetuning-data and cached under <output_dir>/records, keyed by a hash
+of the input files (paths, sizes, times), the vocabulary and the flags: a changed input or flag builds
+new records, never reuses stale ones. A run resumes from its newest checkpoint in <output_dir>.
+
+    albert-finetune --task sst-2 --do_train --do_eval --do_predict --data_dir glue_data/SST-2 \\
+        --albert_config_file albert_base/albert_config.json --spm_model_file albert_base/30k-clean.model \\
+        --init_checkpoint albert_base/model.ckpt-best --output_dir runs/sst2 --max_seq_length 128
+"""
+
+import argparse
+import glob
+import hashlib
+import json
+import logging
+import os
+import sys
+
+from tools.flags import add_bool, show_defaults
+
+# Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
+RECORDS_VERSION = 1
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="albert-finetune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", "--task_name", dest="task", required=True,
+                   help="cola, sst-2, mrpc, sts-b, qqp, mnli, mismnli, qnli, rte, wnli, ax, squad_v1, squad_v2, race")
+    add_bool(p, "do_train", False)
+    add_bool(p, "do_eval", False)
+    add_bool(p, "do_predict", False)
+    p.add_argument("--output_dir", required=True, help="checkpoints, records cache, eval_results.txt, predictions, model.keras")
+    p.add_argument("--albert_config_file", default=None,
+                   help="original albert_config.json (optional when --init_checkpoint is a HuggingFace folder or .keras file)")
+    p.add_argument("--spm_model_file", default=None, help="SentencePiece model (needed to convert raw task files)")
+    p.add_argument("--init_checkpoint", default=None,
+                   help="original TF1 checkpoint, albert_tf checkpoint or run folder, HuggingFace folder or .keras file; weights only")
+    add_bool(p, "init_from_group0", False)
+    p.add_argument("--data_dir", default=None, help="GLUE task folder (glue_data/SST-2), or the folder holding RACE/")
+    p.add_argument("--train_file", default=None, help="SQuAD training JSON")
+    p.add_argument("--predict_file", default=None, help="SQuAD evaluation JSON (dev for --do_eval, any for --do_predict)")
+    p.add_argument("--cached_dir", default=None, help="where converted records are cached (default: <output_dir>/records)")
+    add_bool(p, "do_lower_case", True)
+    p.add_argument("--max_seq_length", type=int, default=None, help="default: the task's (512 GLUE/RACE, 384 SQuAD)")
+    p.add_argument("--learning_rate", type=float, default=None)
+    p.add_argument("--train_step", type=int, default=None, help="default: the task's (run_glue.sh)")
+    p.add_argument("--warmup_step", type=int, default=None)
+    p.add_argument("--num_train_epochs", type=float, default=None, help="SQuAD: steps = examples / batch x epochs (3.0)")
+    p.add_argument("--warmup_proportion", type=float, default=None, help="SQuAD: warm-up share of the steps (0.1)")
+    p.add_argument("--train_batch_size", type=int, default=None)
+    p.add_argument("--eval_batch_size", type=int, default=None, help="default 8")
+    p.add_argument("--predict_batch_size", type=int, default=None, help="default 8")
+    p.add_argument("--optimizer", choices=["adamw", "lamb"], default=None, help="default adamw")
+    p.add_argument("--save_checkpoints_steps", type=int, default=None)
+    p.add_argument("--iterations_per_loop", type=int, default=1000)
+    p.add_argument("--doc_stride", type=int, default=128)
+    p.add_argument("--max_query_length", type=int, default=64)
+    p.add_argument("--max_qa_length", type=int, default=128)
+    p.add_argument("--n_best_size", type=int, default=20)
+    p.add_argument("--max_answer_length", type=int, default=30)
+    add_bool(p, "use_tpu", False, "same as --strategy tpu")
+    p.add_argument("--tpu_name", "--tpu", dest="tpu", default=None)
+    p.add_argument("--tpu_zone", default=None)
+    p.add_argument("--gcp_project", default=None)
+    p.add_argument("--export_dir", default=None, help="SavedModel folder (default: <output_dir>/saved_model)")
+    # Beyond the original.
+    p.add_argument("--train_records", default=None, help="ready TFRecords in the task's schema instead of raw files (comma list/globs)")
+    p.add_argument("--eval_records", default=None)
+    p.add_argument("--predict_records", default=None)
+    add_bool(p, "bucket_by_length", True, "batch examples of similar length, trimmed to one of a few static lengths")
+    p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    add_bool(p, "jit_compile", False, "compile steps with XLA")
+    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="2: also print tracebacks of errors")
+    return show_defaults(p, (
+        'albert-finetune --task sst-2 --do_train --do_eval --data_dir glue_data/SST-2 \\\n    '
+        '--albert_config_file albert_config.json --spm_model_file 30k-clean.model \\\n    '
+        '--init_checkpoint run1/model.keras --output_dir runs/sst2 --max_seq_length 128'))
+
+
+# --------------------------------------------------------------------------- records cache
+def _file_identity(path):
+    stat = os.stat(path)
+    return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+
+
+def _inputs_of(source):
+    """Every file under a folder (sorted), or the file itself."""
+    if os.path.isdir(source):
+        files = sorted(os.path.join(root, name) for root, _, names in os.walk(source) for name in names)
+        if not files:
+            raise FileNotFoundError(f"{source}: the folder holds no files.")
+        return files
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"{source}: no such file or folder.")
+    return [source]
+
+
+def records_key(task, split, source, spm_model_file, flags):
+    """A hash of what the records are made from: input files, vocabulary bytes and conversion flags."""
+    digest = hashlib.sha256()
+    with open(spm_model_file, "rb") as f:
+        vocabulary = hashlib.sha256(f.read()).hexdigest()
+    identity = {"version": RECORDS_VERSION, "task": task, "split": split, "flags": flags, "vocabulary": vocabulary,
+                "inputs": [_file_identity(p) for p in _inputs_of(source)]}
+    digest.update(json.dumps(identity, sort_keys=True).encode())
+    return digest.hexdigest()[:16], identity
+
+
+def convert(args, task, split, source, cache_dir):
+    """Records for one split, from the cache when their key matches, else built (atomically) now."""
+    if not args.spm_model_file:
+        raise ValueError("--spm_model_file is needed to convert raw task files (or pass --train_records/--eval_records).")
+    if not os.path.exists(args.spm_model_file):
+        raise FileNotFoundError(f"--spm_model_file {args.spm_model_file}: no such file.")
+    flags = {"do_lower_case": args.do_lower_case, "max_seq_length": args.max_seq_length}
+    if task.is_squad:
+        flags.update(doc_stride=args.doc_stride, max_query_length=args.max_query_length)
+    if task.family == "multiple_choice":
+        flags["max_qa_length"] = args.max_qa_length
+    key, identity = records_key(task.name, split, source, args.spm_model_file, flags)
+    os.makedirs(cache_dir, exist_ok=True)
+    output = os.path.join(cache_dir, f"{task.name}_{split}-{key}.tf_record")
+    if os.path.exists(output):
+        logging.info("records for %s/%s from the cache: %s", task.name, split, output)
+        return output
+    from data_prep.finetuning import FinetuningDataConfig, create_finetuning_data
+
+    # Written under a temporary name and renamed last, so a killed conversion never looks cached.
+    tmp = output + ".incomplete"
+    logging.info("converting %s (%s split of %s) into %s", source, split, task.name, output)
+    create_finetuning_data(FinetuningDataConfig(
+        task=task.name, output_file=tmp, spm_model_file=args.spm_model_file, split=split,
+        data_dir=None if task.is_squad else source, input_file=source if task.is_squad else None,
+        do_lower_case=args.do_lower_case, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length, max_qa_length=args.max_qa_length,
+        summary_file=output + ".summary.json", meta_file=output + ".meta.json", progress=None,
+    ))
+    with open(output + ".key.json", "w", encoding="utf-8") as f:
+        json.dump(identity, f, indent=2, sort_keys=True)
+    os.replace(tmp, output)
+    return output
+
+
+def _record_files(pattern):
+    files = []
+    for part in [p.strip() for p in pattern.split(",") if p.strip()]:
+        matches = sorted(glob.glob(part))
+        if not matches:
+            raise FileNotFoundError(f"no TFRecord file matches {part!r}.")
+        files.extend(matches)
+    return files
+
+
+def resolve_records(args, task):
+    """(train, eval, predict) record files for the requested stages."""
+    cache_dir = args.cached_dir or os.path.join(args.output_dir, "records")
+    wanted = {"train": args.do_train, "dev": args.do_eval, "test": args.do_predict}
+    given = {"train": args.train_records, "dev": args.eval_records, "test": args.predict_records}
+    records = {}
+    for split, needed in wanted.items():
+        if not needed:
+            continue
+        if given[split]:
+            records[split] = _record_files(given[split])
+            continue
+        if task.is_squad:
+            source = args.train_file if split == "train" else args.predict_file
+            flag = "--train_file" if split == "train" else "--predict_file"
+        else:
+            source, flag = args.data_dir, "--data_dir"
+        if not source:
+            stage = {"train": "--do_train", "dev": "--do_eval", "test": "--do_predict"}[split]
+            raise ValueError(f"{stage} needs {flag} (raw task files) or --{ {'train': 'train', 'dev': 'eval', 'test': 'predict'}[split]}_records.")
+        # SQuAD's --predict_file is its dev set for evaluation; prediction re-reads it as a test split.
+        records[split] = [convert(args, task, "dev" if task.is_squad and split == "test" else split, source, cache_dir)]
+    return records.get("train"), records.get("dev"), records.get("test")
+
+
+# --------------------------------------------------------------------------- main
+def _config(args):
+    from albert_tf import AlbertConfig
+
+    if args.albert_config_file:
+        if not os.path.exists(args.albert_config_file):
+            raise FileNotFoundError(f"--albert_config_file {args.albert_config_file}: no such file.")
+        return AlbertConfig.from_json_file(args.albert_config_file)
+    init = args.init_checkpoint or ""
+    if os.path.isdir(init) and os.path.exists(os.path.join(init, "config.json")):
+        from albert_tf.checkpoints.huggingface import config_from_huggingface
+
+        with open(os.path.join(init, "config.json"), encoding="utf-8") as f:
+            return config_from_huggingface(json.load(f), source=os.path.join(init, "config.json"))
+    if init.endswith(".keras") and os.path.exists(init):
+        import keras
+
+        source = keras.saving.load_model(init, compile=False)
+        return getattr(source, "backbone", source).config
+    raise ValueError("--albert_config_file is required (unless --init_checkpoint is a HuggingFace folder or a .keras file).")
+
+
+def run(args):
+    from albert_tf.tasks import get_task
+    from albert_tf.training.finetuning import FinetuningOptions, run_finetuning
+
+    task = get_task(args.task)
+    if not (args.do_train or args.do_eval or args.do_predict):
+        raise ValueError("At least one of --do_train, --do_eval or --do_predict must be true.")
+    if args.do_train and not task.has_train:
+        raise ValueError(f"--task {task.name} has no training data (it is scored with a {task.eval_task} model: --do_predict).")
+    if args.max_seq_length is None:
+        args.max_seq_length = task.defaults.max_seq_length
+    config = _config(args)
+    train_files, eval_files, predict_files = resolve_records(args, task)
+
+    train_step, warmup_step = args.train_step, args.warmup_step
+    if task.is_squad and args.do_train and train_step is None:
+        from albert_tf.training.finetuning import count_records
+
+        # The SQuAD scripts count examples (questions), not windows; the records hold windows, so
+        # the count of distinct training questions is read back from the converter's summary.
+        examples = _squad_train_examples(train_files[0]) or count_records(train_files)
+        batch = args.train_batch_size or task.defaults.train_batch_size
+        epochs = args.num_train_epochs if args.num_train_epochs is not None else task.defaults.num_train_epochs
+        proportion = args.warmup_proportion if args.warmup_proportion is not None else task.defaults.warmup_proportion
+        train_step = max(1, int(examples / batch * epochs))
+        warmup_step = int(train_step * proportion) if warmup_step is None else warmup_step
+    options = FinetuningOptions(
+        output_dir=args.output_dir,
+        learning_rate=args.learning_rate,
+        train_step=train_step,
+        warmup_step=warmup_step,
+        train_batch_size=args.train_batch_size,
+        eval_batch_size=args.eval_batch_size,
+        predict_batch_size=args.predict_batch_size,
+        max_seq_length=args.max_seq_length,
+        save_checkpoints_steps=args.save_checkpoints_steps,
+        optimizer=args.optimizer,
+        iterations_per_loop=args.iterations_per_loop,
+        init_checkpoint=args.init_checkpoint,
+        init_from_group0=args.init_from_group0,
+        bucket_by_length=args.bucket_by_length,
+        strategy="tpu" if args.use_tpu else args.strategy,
+        tpu=args.tpu,
+        tpu_zone=args.tpu_zone,
+        gcp_project=args.gcp_project,
+        precision=args.precision,
+        jit_compile=args.jit_compile,
+        seed=args.seed,
+        verbose=args.verbose,
+        export_dir=args.export_dir,
+    )
+    evaluate_fn = predict_fn = None
+    if task.is_squad and (eval_files or predict_files):
+        from albert_tf.training.finetuning import squad_hooks
+
+        meta_file = (eval_files or predict_files)[0] + ".meta.json"
+        if not os.path.exists(meta_file):
+            raise FileNotFoundError(f"{meta_file}: SQuAD evaluation records need the feature metadata written beside them.")
+        evaluate_fn, predict_fn = squad_hooks(task, meta_file, args.predict_file, n_best_size=args.n_best_size,
+                                              max_answer_length=args.max_answer_length)
+    result = run_finetuning(task, config, options, train_files, eval_files, predict_files,
+                            do_train=args.do_train, do_eval=args.do_eval, do_predict=args.do_predict,
+                            evaluate_fn=evaluate_fn, predict_fn=predict_fn)
+    summary = {k: result.results[k] for k in ("train_steps", "train_seconds", "eval", "best_step", "prediction_files",
+                                              "model_file", "resumed_from", "initialised_from") if k in result.results}
+    print(f"albert-finetune {task.name} finished: {json.dumps(summary, default=str)}")
+    return result
+
+
+def _squad_train_examples(record_file):
+    summary = record_file + ".summary.json"
+    if os.path.exists(summary):
+        with open(summary, encoding="utf-8") as f:
+            return json.load(f).get("examples")
+    return None
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        if args.verbose >= 2:
+            raise
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"albert-finetune: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
