@@ -33,8 +33,6 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
-
 from albert_tf.data.schemas import finetuning_schema
 from albert_tf.tasks.glue import GLUE_TASKS
 from data_prep import glue, race, squad
