@@ -34,6 +34,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from albert_tf.data.schemas import finetuning_schema
+from albert_tf.errors import UserInputError
 from albert_tf.tasks.glue import GLUE_TASKS
 from data_prep import glue, race, squad
 from data_prep.tfexample import ExampleEncoder
@@ -48,7 +49,7 @@ SUMMARY_VERSION = 1
 DEFAULT_MAX_SEQ_LENGTH = {"squad": 384, "race": 512, "glue": 512}
 
 
-class FinetuningDataError(ValueError):
+class FinetuningDataError(UserInputError):
     """Flags that cannot work together; raised before anything is written."""
 
 

@@ -32,13 +32,14 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from albert_tf.errors import UserInputError
 from albert_tf.text.tokenizer import preprocess_text
 
 LEVELS = ("middle", "high")
 NUM_CHOICES = 4
 
 
-class RaceDataError(ValueError):
+class RaceDataError(UserInputError):
     """A RACE file that cannot be read as the original expects; names the file and line."""
 
 
