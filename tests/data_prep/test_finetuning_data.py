@@ -184,6 +184,10 @@ def test_readers_parse_every_kind(inputs, ft_spm_model, tmp_path):
     batch = next(iter(finetuning_dataset(sts, "regression", 4, 16, is_training=False)))
     assert batch["label_ids"].dtype == tf.float32
     assert batch["label_ids"].numpy().ravel().tolist() == pytest.approx([5.0, 3.2, 0.5, 1.0])
+    # One of two input pipelines: every other record, per-replica batches.
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
+    shard = list(finetuning_dataset(sts, "sts-b", 4, 16, is_training=False, input_context=context))
+    assert [b["label_ids"].numpy().ravel().tolist() for b in shard] == [pytest.approx([3.2, 1.0])]
 
 
 def test_summary_digest_is_stable(inputs, ft_spm_model, tmp_path):
