@@ -39,10 +39,11 @@ _EXPORTS = {
     "UserInputError": "albert_tf.errors",
     "WarmupPolynomialDecay": "albert_tf.training",
     "create_optimizer": "albert_tf.training",
+    "export_saved_model": "albert_tf.export",
     "select_strategy": "albert_tf.training",
 }
 # Subpackages reachable as attributes (`albert_tf.checkpoints.load_huggingface(...)`).
-_SUBMODULES = ("checkpoints", "config", "data", "layers", "metrics", "models", "tasks", "text", "training")
+_SUBMODULES = ("checkpoints", "config", "data", "export", "layers", "metrics", "models", "tasks", "text", "training")
 # Imported once Keras is: together they define every Keras object albert_tf registers.
 _KERAS_MODULES = (
     "albert_tf.layers",
