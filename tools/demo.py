@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train_batch_size", type=int, default=64)
     p.add_argument("--num_train_steps", type=int, default=600, help="pretraining steps")
     p.add_argument("--optimizer", default="lamb", choices=["lamb", "adamw"], help="pretraining optimizer")
-    p.add_argument("--learning_rate", type=float, default=0.005, help="pretraining learning rate")
+    p.add_argument("--learning_rate", type=float, default=0.01, help="pretraining learning rate")
     p.add_argument("--save_checkpoints_steps", type=int, default=50,
                    help="pretraining checkpoint interval, also the resolution of the curves")
     p.add_argument("--finetune_epochs", type=int, default=3)
