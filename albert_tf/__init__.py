@@ -22,8 +22,11 @@ _EXPORTS = {
     "AlbertClassifier": "albert_tf.models",
     "AlbertConfig": "albert_tf.config",
     "AlbertInGraphTokenizer": "albert_tf.text",
+    "AlbertMultipleChoice": "albert_tf.models",
     "AlbertPreprocessor": "albert_tf.text",
     "AlbertPretrainer": "albert_tf.models",
+    "AlbertQuestionAnswering": "albert_tf.models",
+    "AlbertTokenClassifier": "albert_tf.models",
     "AlbertTokenizer": "albert_tf.text",
     "ClassificationHead": "albert_tf.layers",
     "FactorizedEmbedding": "albert_tf.layers",
@@ -31,12 +34,14 @@ _EXPORTS = {
     "MaskedLMHead": "albert_tf.layers",
     "SentenceOrderHead": "albert_tf.layers",
     "SharedEncoder": "albert_tf.layers",
+    "SpanHead": "albert_tf.layers",
+    "SquadV2Head": "albert_tf.layers",
     "WarmupPolynomialDecay": "albert_tf.training",
     "create_optimizer": "albert_tf.training",
     "select_strategy": "albert_tf.training",
 }
 # Subpackages reachable as attributes (`albert_tf.checkpoints.load_huggingface(...)`).
-_SUBMODULES = ("checkpoints", "config", "data", "layers", "models", "text", "training")
+_SUBMODULES = ("checkpoints", "config", "data", "layers", "metrics", "models", "tasks", "text", "training")
 # Imported once Keras is: together they define every Keras object albert_tf registers.
 _KERAS_MODULES = (
     "albert_tf.layers",

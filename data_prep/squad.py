@@ -349,6 +349,21 @@ def is_max_context(spans: Sequence[Tuple[int, int]], span_index: int, position: 
     return span_index == best_index
 
 
+def max_context_windows(spans: Sequence[Tuple[int, int]], num_tokens: int) -> np.ndarray:
+    """For every piece, the window :func:`is_max_context` picks (-1 for pieces in none)."""
+    best_score = np.full(num_tokens, -np.inf)
+    best_index = np.full(num_tokens, -1, dtype=np.int64)
+    positions = np.arange(num_tokens)
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        inside = (positions >= start) & (positions <= end)
+        score = np.minimum(positions - start, end - positions) + 0.01 * length
+        better = inside & (score > best_score)  # strictly greater: the first window wins ties
+        best_score[better] = score[better]
+        best_index[better] = index
+    return best_index
+
+
 @dataclasses.dataclass
 class SquadFeature:
     """One window of one question: the record's values and the post-processing metadata."""
@@ -389,6 +404,8 @@ def convert_example(example: SquadExample, example_index: int, alignment: Paragr
     max_tokens_for_doc = max_seq_length - len(query_ids) - 3
     spans = doc_spans(len(alignment.ids), max_tokens_for_doc, doc_stride)
     cls_id, sep_id = tokenizer.cls_id, tokenizer.sep_id
+    best_window = max_context_windows(spans, len(alignment.ids))
+    pieces = tokenizer.inv_vocab
     features = []
     for span_index, (start, length) in enumerate(spans):
         ids = [cls_id] + query_ids + [sep_id]
@@ -401,7 +418,7 @@ def convert_example(example: SquadExample, example_index: int, alignment: Paragr
         p_mask += [0] * length + [1]
         input_mask = [1] * len(ids)
         padding = max_seq_length - len(ids)
-        tokens = tokenizer.convert_ids_to_tokens(ids)
+        tokens = [pieces[i] for i in ids]
         ids += [0] * padding
         input_mask += [0] * padding
         segment_ids += [0] * padding
@@ -417,7 +434,7 @@ def convert_example(example: SquadExample, example_index: int, alignment: Paragr
             doc_offset=doc_offset,
             tok_start_to_orig_index=[alignment.tok_start_to_orig_index[t] for t in window],
             tok_end_to_orig_index=[alignment.tok_end_to_orig_index[t] for t in window],
-            token_is_max_context=[int(is_max_context(spans, span_index, t)) for t in window],
+            token_is_max_context=(best_window[start: start + length] == span_index).astype(int).tolist(),
         )
         if is_training:
             impossible = bool(example.is_impossible)

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tools.flags import add_bool, str_to_bool, show_defaults
+from tools.flags import add_bool, cli_entry_point, show_defaults, str_to_bool
 
 EPILOG = """\
 reproducibility:
@@ -136,6 +136,7 @@ def config_from_args(args: argparse.Namespace):
         progress=args.progress,
     )
 
+@cli_entry_point("albert-create-pretraining-data")
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

@@ -33,6 +33,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from tools.flags import cli_entry_point
+
 EXAMPLE = """example:
   albert-demo --work_dir /tmp/albert_demo
   albert-demo --corpus 'my_books/*.txt' --corpus_format wrapped --work_dir /tmp/my_demo
@@ -447,6 +449,7 @@ def print_presets() -> None:
         keras.backend.clear_session()
 
 
+@cli_entry_point("albert-demo")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

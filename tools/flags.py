@@ -25,6 +25,71 @@ def add_bool(parser, name, default, help_text=""):
     parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Errors about user input as one-line messages.
+
+#: Exit status for bad user input (argparse's own, for bad flags).
+USAGE_EXIT_CODE = 2
+TRACEBACK_FLAG = "--traceback"
+
+# Errors that describe what the user gave (a flag, a file, a record). Checked by name so that this
+# module, imported by the TensorFlow-free data tools, imports nothing heavy.
+_USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
+_TF_USER_ERRORS = {"NotFoundError", "DataLossError", "PermissionDeniedError", "InvalidArgumentError", "OutOfRangeError"}
+
+
+def _is_user_error(error) -> bool:
+    if isinstance(error, _USER_ERRORS):
+        return True
+    return type(error).__module__.startswith("tensorflow") and type(error).__name__ in _TF_USER_ERRORS
+
+
+def _one_line(error) -> str:
+    text = str(getattr(error, "message", "") or error).strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+def cli_entry_point(prog):
+    """Decorates a console script's `main(argv=None) -> int`: user-input errors become one line.
+
+    A `ValueError` (so `albert_tf.errors.UserInputError`), a missing or unreadable file, or a
+    TensorFlow file/record error is printed as ``prog: error: message`` on stderr and `main` returns 2,
+    as argparse does for a bad flag. Anything else is a bug and keeps its traceback. ``--traceback``
+    anywhere on the command line (or ``ALBERT_TF_TRACEBACK=1``) shows the traceback of user errors
+    too; the flag is removed before `main` parses its arguments. Ctrl-C prints one line, exit 130.
+
+        @cli_entry_point("albert-example")
+        def main(argv=None):
+            args = build_parser().parse_args(argv)
+            ...
+            return 0
+    """
+    import functools
+    import os
+    import sys
+
+    def decorate(main):
+        @functools.wraps(main)
+        def wrapper(argv=None):
+            args = list(sys.argv[1:] if argv is None else argv)
+            show = TRACEBACK_FLAG in args or os.environ.get("ALBERT_TF_TRACEBACK", "") not in ("", "0")
+            args = [a for a in args if a != TRACEBACK_FLAG]
+            try:
+                code = main(args)
+            except KeyboardInterrupt:
+                print(f"{prog}: interrupted", file=sys.stderr)
+                return 130
+            except Exception as error:  # noqa: BLE001 (re-raised unless it is about user input)
+                if show or not _is_user_error(error):
+                    raise
+                print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+                return USAGE_EXIT_CODE
+            return 0 if code is None else code
+
+        return wrapper
+
+    return decorate
+
 def show_defaults(parser: argparse.ArgumentParser, example: str = "") -> argparse.ArgumentParser:
     """Every option's help ends with its default, and ``example`` (a command line) closes the help.
 

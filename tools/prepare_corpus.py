@@ -17,7 +17,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tools.flags import show_defaults
+from tools.flags import cli_entry_point, show_defaults
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "albert-prepare-corpus --input 'books/*.txt' --format wrapped --output corpus.txt"))
 
 
+@cli_entry_point("albert-prepare-corpus")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

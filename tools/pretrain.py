@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from tools.flags import add_bool, show_defaults
+from tools.flags import add_bool, cli_entry_point, show_defaults
 
 
 
@@ -54,29 +54,49 @@ def build_parser():
     p.add_argument("--gradient_accumulation_steps", type=int, default=1,
                    help="split each --train_batch_size update into this many micro-batches")
     add_bool(p, "dynamic_masking", False, "draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
+    p.add_argument("--log_every_steps", type=int, default=100,
+                   help="TensorBoard scalars every this many steps (and at every checkpoint)")
+    p.add_argument("--shard_input_by", choices=["file", "record"], default="file",
+                   help="file: each worker reads its own share of the files (needs a file per worker); record: every "
+                        "worker reads all files and keeps its rows of each global batch (the batches of one process)")
+    add_bool(p, "check_input", True, "check the first records of every file against the flags and config before training")
+    add_bool(p, "skip_corrupt_records", False, "read a truncated or corrupted shard up to where it breaks instead of stopping")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.add_argument("--traceback", action="store_true", help="show the Python traceback of input errors too")
     return show_defaults(p, (
         "albert-pretrain --albert_config_file albert_config.json \\\n    "
         "--input_file 'records/train-*.tfrecord' --output_dir run1 --train_batch_size 256 \\\n    "
         "--max_seq_length 128 --num_train_steps 10000 --num_warmup_steps 500"))
 
 
+@cli_entry_point("albert-pretrain")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     from albert_tf import AlbertConfig
-    from albert_tf.data import DynamicMasking, pretraining_dataset
-    from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
 
     config = AlbertConfig.from_json_file(args.albert_config_file)
     if args.max_seq_length > config.max_position_embeddings:
-        sys.exit(
+        raise ValueError(
             f"--max_seq_length {args.max_seq_length} is longer than max_position_embeddings "
             f"{config.max_position_embeddings} in {args.albert_config_file}."
         )
+    from albert_tf.training.strategy import select_strategy
+
+    # First TensorFlow work of the process: MultiWorkerMirroredStrategy must come before any other op.
+    strategy = select_strategy("tpu" if args.use_tpu else args.strategy, tpu=args.tpu, tpu_zone=args.tpu_zone,
+                               gcp_project=args.gcp_project)
+
+    import tensorflow as tf
+
+    from albert_tf.data import DynamicMasking, list_files, pretraining_dataset
+    from albert_tf.data.checks import check_pretraining_files, find_unreadable_file
+    from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
+    from albert_tf.training.runner import PREEMPTED_EXIT_CODE
+
     options = PretrainingOptions(
         output_dir=args.output_dir,
         train_batch_size=args.train_batch_size,
@@ -102,18 +122,26 @@ def main(argv=None):
         precision=args.precision,
         jit_compile=args.jit_compile,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_every_steps=args.log_every_steps,
         seed=args.seed,
         verbose=args.verbose,
     )
+    options.validate()
+    train_files = list_files(args.input_file) if args.do_train else []
+    eval_files = list_files(args.eval_input_file or args.input_file) if args.do_eval else []
+    if args.check_input:
+        report = check_pretraining_files(sorted(set(train_files + eval_files)), args.max_seq_length,
+                                         args.max_predictions_per_seq, vocab_size=config.vocab_size)
+        logging.info("input check: %s", report)
 
-    def dataset_fn(pattern, is_training):
+    def dataset_fn(files, is_training):
         masking = DynamicMasking(vocab_size=config.vocab_size, seed=args.seed) if args.dynamic_masking and is_training else None
 
-        def make(batch_size):
+        def read(batch_size, input_context=None):
             # Seeded and repeating (evaluation too, as the original's eval input), so a resumed run
             # can skip exactly the batches it already consumed.
             return pretraining_dataset(
-                pattern,
+                files,
                 batch_size=batch_size,
                 max_seq_length=args.max_seq_length,
                 max_predictions_per_seq=args.max_predictions_per_seq,
@@ -121,21 +149,41 @@ def main(argv=None):
                 repeat=True,
                 seed=args.seed,
                 dynamic_masking=masking,
+                input_context=input_context,
+                skip_corrupt_records=args.skip_corrupt_records,
             )
 
-        return make
+        if args.shard_input_by == "record":
+            return lambda batch_size: read(batch_size)
+        return read
 
-    _, results = run_pretraining(
-        config,
-        options,
-        dataset_fn(args.input_file, True),
-        dataset_fn(args.eval_input_file or args.input_file, False),
-        do_train=args.do_train,
-        do_eval=args.do_eval,
-    )
+    try:
+        _, results = run_pretraining(
+            config,
+            options,
+            dataset_fn(train_files, True),
+            dataset_fn(eval_files, False),
+            do_train=args.do_train,
+            do_eval=args.do_eval,
+            strategy=strategy,
+        )
+    except tf.errors.DataLossError as error:
+        culprit = find_unreadable_file(train_files + eval_files)
+        raise ValueError(
+            f"unreadable input: {culprit or error.message.splitlines()[0]}; remove or rebuild that shard, or pass "
+            "--skip_corrupt_records to read shards up to where they break (the last checkpoint is kept)."
+        ) from None
+    if "preempted" in results:
+        stop = results["preempted"]
+        print(f"albert-pretrain: stopped by a signal at batch {stop['batch']}; checkpoint {stop['checkpoint']} saved; "
+              "run the same command again to resume there.", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
+    if "note" in results:
+        print(f"albert-pretrain: {results['note']}", file=sys.stderr)
     summary = {k: v for k, v in results.items() if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from")}
     print(f"albert-pretrain finished: {summary}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tools.flags import str_to_bool, show_defaults
+from tools.flags import cli_entry_point, show_defaults, str_to_bool
 
 
 
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         '--do_lower_case true'))
 
 
+@cli_entry_point("albert-train-vocab")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from data_prep.vocab import train_vocab

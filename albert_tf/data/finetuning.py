@@ -10,6 +10,8 @@ batches are dicts keyed by the records' feature names; RACE's ``input_ids``, ``i
 
 Example:
 
+>>> schema_kind("sst-2"), schema_kind("sts-b"), schema_kind("race")
+('classification', 'regression', 'multiple_choice')
 >>> ds = finetuning_dataset("sst2_train.tfrecord", "classification", batch_size=32,
 ...                         max_seq_length=128, is_training=True)  # doctest: +SKIP
 >>> sorted(next(iter(ds)))  # doctest: +SKIP

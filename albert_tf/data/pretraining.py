@@ -29,6 +29,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
+from albert_tf.errors import UserInputError
 from albert_tf.data.schemas import (
     PRETRAINING_MODEL_FEATURES,
     PRETRAINING_SCHEMA,
@@ -236,6 +237,7 @@ def pretraining_dataset(
     dynamic_masking: Optional[DynamicMasking] = None,
     include_token_boundary: bool = False,
     seed: Optional[int] = None,
+    skip_corrupt_records: bool = False,
 ):
     """A dataset of feature dicts for ``AlbertPretrainer`` from pretraining TFRecords.
 
@@ -246,7 +248,7 @@ def pretraining_dataset(
         is_training: shuffle files and records and repeat (the original's training input); otherwise
             read files in order, once (``repeat=True`` repeats as the original's eval input did).
         input_context: a ``tf.distribute.InputContext``: read this pipeline's share of the files and
-            batch per replica.
+            batch per replica; fewer files than input pipelines is an error.
         strategy: returns ``strategy.distribute_datasets_from_function(...)`` of this function.
         shuffle_buffer_size: record shuffle buffer (the original used 100; our writers shuffle within
             blocks rather than over the whole output, so the default is larger).
@@ -259,6 +261,8 @@ def pretraining_dataset(
         include_token_boundary: also return ``token_boundary`` (the trainer ignores it).
         seed: seeds file and record shuffling (deterministic order) and, unless the
             ``DynamicMasking`` has its own, the masks.
+        skip_corrupt_records: read a truncated or corrupted file up to where it breaks (with a logged
+            warning) instead of failing with ``DataLossError``.
 
     Returns:
         ``tf.data.Dataset`` of dicts with ``input_ids``, ``input_mask``, ``segment_ids``,
@@ -278,6 +282,7 @@ def pretraining_dataset(
                 input_context=context, shuffle_buffer_size=shuffle_buffer_size, cycle_length=cycle_length,
                 repeat=repeat, drop_remainder=drop_remainder, dynamic_masking=dynamic_masking,
                 include_token_boundary=include_token_boundary, seed=seed,
+                skip_corrupt_records=skip_corrupt_records,
             )
         )
     if batch_size < 1:
@@ -290,28 +295,35 @@ def pretraining_dataset(
     deterministic = seed is not None or not is_training
 
     dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files))
-    shard_records = False
     if input_context is not None and input_context.num_input_pipelines > 1:
-        if len(files) >= input_context.num_input_pipelines:
-            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        else:
-            shard_records = True
+        if len(files) < input_context.num_input_pipelines:
+            raise UserInputError(
+                f"{len(files)} input file(s) for {input_context.num_input_pipelines} input pipelines (workers or TPU "
+                "hosts): each reads whole files, so write at least one shard per worker (--num_output_shards of "
+                "albert-create-pretraining-data) or shard by record (albert-pretrain --shard_input_by record)."
+            )
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+    def read(path):
+        records = tf.data.TFRecordDataset(path)
+        if skip_corrupt_records:
+            # A truncated or corrupted shard ends where it breaks instead of stopping the run.
+            records = records.ignore_errors(log_warning=True)
+        return records
     if is_training:
         if repeat:
             dataset = dataset.repeat()
         dataset = dataset.shuffle(len(files), seed=seed)
         dataset = dataset.interleave(
-            tf.data.TFRecordDataset,
+            read,
             cycle_length=max(1, min(cycle_length or MAX_CYCLE_LENGTH, len(files))),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=deterministic,
         )
     else:
-        dataset = tf.data.TFRecordDataset(dataset)
+        dataset = dataset.flat_map(read)
         if repeat:
             dataset = dataset.repeat()
-    if shard_records:
-        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if is_training and shuffle_buffer_size > 1:
         dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
     dataset = dataset.batch(per_replica, drop_remainder=drop_remainder)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
-import types
 
 WORDS = (
     "the cat sat on a mat and dog ran to park with big red ball it is not good film movie story "
@@ -174,15 +172,6 @@ def write_race(root: str, concatenated: bool = False) -> str:
         for (split, level, name), article in RACE_ARTICLES.items():
             write(f"{root}/RACE/{split}/{level}/{name}", json.dumps(article, ensure_ascii=False))
     return root
-
-
-def bypass_package_inits(root: str) -> None:
-    """Registers albert_tf's packages without running their ``__init__`` (which imports the Keras
-    models), so a check sees only the imports of the modules it loads."""
-    for package in ("albert_tf", "albert_tf.data", "albert_tf.text", "albert_tf.tasks"):
-        module = types.ModuleType(package)
-        module.__path__ = [os.path.join(root, *package.split("."))]
-        sys.modules[package] = module
 
 
 def parse_records(path: str):
