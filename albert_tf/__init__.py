@@ -41,7 +41,7 @@ _EXPORTS = {
     "select_strategy": "albert_tf.training",
 }
 # Subpackages reachable as attributes (`albert_tf.checkpoints.load_huggingface(...)`).
-_SUBMODULES = ("checkpoints", "config", "data", "layers", "metrics", "models", "tasks", "text", "training")
+_SUBMODULES = ("checkpoints", "config", "data", "export", "layers", "metrics", "models", "tasks", "text", "training")
 # Imported once Keras is: together they define every Keras object albert_tf registers.
 _KERAS_MODULES = (
     "albert_tf.layers",
