@@ -244,9 +244,12 @@ class Demo:
         evaluated = results.get("eval", {})
         train = results.get("train", {})
         metrics = {"unigram baseline": round(baseline, 4)}
-        for key, value in list(train.items()) + [("eval " + k, v) for k, v in evaluated.items()]:
-            if isinstance(value, (int, float)) and key != "eval global_step":
-                metrics[key] = round(float(value), 4)
+        shown = ("masked_lm_loss", "masked_lm_accuracy", "sentence_order_accuracy")
+        for prefix, values in (("train ", train), ("held-out ", evaluated)):
+            for key in shown:
+                if isinstance(values.get(key), (int, float)):
+                    metrics[prefix + key.replace("masked_lm", "MLM").replace("sentence_order", "SOP")] = round(
+                        float(values[key]), 4)
         mlm = evaluated.get("masked_lm_accuracy")
         note = ""
         if mlm is not None:
@@ -345,7 +348,8 @@ class Demo:
             raise SystemExit(f"serving in a fresh process failed:\n{done.stderr[-3000:]}")
         answers = json.loads(done.stdout.strip().splitlines()[-1])
         for text, top in zip(queries["fill_mask"], answers["fill_mask"]):
-            print(f"  fill-mask  {text!r}\n             -> {', '.join(f'{t} ({p:.2f})' for t, p in top)}")
+            shown = ", ".join(f"{t.replace(chr(0x2581), ' ').strip() or repr(t)} ({p:.2f})" for t, p in top)
+            print(f"  fill-mask  {text!r}\n             -> {shown}")
         for text, (label, p) in zip(queries["classify"], answers["classify"]):
             print(f"  classify   {text!r}\n             -> {label} ({p:.2f})")
         note = "fresh process, imports: " + ", ".join(answers["imported"])
@@ -367,7 +371,7 @@ class Demo:
         for r in results:
             for label, path in r.artifacts.items():
                 size = _size(path)
-                lines.append(f"  {r.name + ' ' + label:<22}{size:>10}  {path}")
+                lines.append(f"  {r.name + ' ' + label:<28}{size:>10}  {path}")
         return "\n".join(lines)
 
 
