@@ -38,6 +38,7 @@ _EXPORTS = {
     "SquadV2Head": "albert_tf.layers",
     "WarmupPolynomialDecay": "albert_tf.training",
     "create_optimizer": "albert_tf.training",
+    "export_saved_model": "albert_tf.export",
     "select_strategy": "albert_tf.training",
 }
 # Subpackages reachable as attributes (`albert_tf.checkpoints.load_huggingface(...)`).

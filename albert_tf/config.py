@@ -9,8 +9,9 @@ import tempfile
 from typing import Any
 
 SHARING_MODES = ("all", "ffn", "attention", "none")
-# The original maps these strings (case-insensitively) to functions; anything else raises.
-ACTIVATIONS = ("gelu", "relu", "tanh", "linear", "")
+# The original maps these strings (case-insensitively) to functions; anything else raises. "gelu" is the
+# original's tanh approximation; "gelu_exact" (beyond the original) is the erf form HuggingFace calls "gelu".
+ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear", "")
 
 _INT_FIELDS = (
     "vocab_size",

@@ -61,6 +61,10 @@ def build_parser():
                         "worker reads all files and keeps its rows of each global batch (the batches of one process)")
     add_bool(p, "check_input", True, "check the first records of every file against the flags and config before training")
     add_bool(p, "skip_corrupt_records", False, "read a truncated or corrupted shard up to where it breaks instead of stopping")
+    p.add_argument("--export_dir", default=None,
+                   help="SavedModel written after training (default: <output_dir>/saved_model; 'none' skips it)")
+    p.add_argument("--spm_model_file", default=None,
+                   help="SentencePiece .model: adds the raw-string signatures to the SavedModel")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.add_argument("--traceback", action="store_true", help="show the Python traceback of input errors too")
@@ -158,7 +162,7 @@ def main(argv=None):
         return read
 
     try:
-        _, results = run_pretraining(
+        model, results = run_pretraining(
             config,
             options,
             dataset_fn(train_files, True),
@@ -180,7 +184,14 @@ def main(argv=None):
         return PREEMPTED_EXIT_CODE
     if "note" in results:
         print(f"albert-pretrain: {results['note']}", file=sys.stderr)
-    summary = {k: v for k, v in results.items() if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from")}
+    if args.do_train and (args.export_dir or "").lower() != "none":
+        from albert_tf.export import export_saved_model
+
+        results["saved_model"] = export_saved_model(
+            model, args.export_dir or os.path.join(args.output_dir, "saved_model"), tokenizer=args.spm_model_file,
+            max_seq_length=args.max_seq_length)
+    summary = {k: v for k, v in results.items()
+               if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from", "saved_model")}
     print(f"albert-pretrain finished: {summary}")
     return 0
 

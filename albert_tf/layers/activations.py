@@ -8,12 +8,18 @@ def gelu_tanh(x):
     return keras.activations.gelu(x, approximate=True)
 
 
+def gelu_exact(x):
+    """GELU, erf form: what HuggingFace and Keras call "gelu"; albert_tf's name for it is "gelu_exact"."""
+    return keras.activations.gelu(x, approximate=False)
+
+
 def _identity(x):
     return x
 
 
 _ACTIVATIONS = {
     "gelu": gelu_tanh,
+    "gelu_exact": gelu_exact,
     "relu": keras.activations.relu,
     "tanh": keras.activations.tanh,
     "linear": _identity,

@@ -1,0 +1,205 @@
+"""SavedModel serving throughput: raw strings (tokenizer in the graph) against pre-tokenized ids.
+
+An albert-base-v2 backbone (random weights: speed does not depend on them) is exported twice with
+`export_saved_model`, once with the exact in-graph SentencePiece search and once with tensorflow-text's
+(`exact_segmentation=False`). Each is timed through its `serving_default` signature (raw strings) and its
+`tokens` signature fed ids that Python tokenized beforehand (not timed), at batch 1 and 32, sequence 128;
+sequences/s and p50/p99 latency per call. A second table times the tokenizers alone, in-graph against the
+Python SentencePiece path, in lines/s. Text: lines from ../shared/data; the vocabulary (30000 pieces or
+fewer) is trained on them first (not timed).
+
+    python tools/bench_serving.py --data_dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from typing import List, Optional
+
+_DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+
+
+def cpu_vector_extensions() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    found = [name for name in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "avx2", "fma") if name in flags]
+    return ", ".join(found) or "none of AVX2/AVX-512"
+
+
+def _percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def _time_calls(call, batches, warmup: int):
+    for batch in batches[:warmup]:
+        call(batch)
+    latencies = []
+    for batch in batches:
+        start = time.perf_counter()
+        call(batch)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def _batches(items, batch_size: int, count: int):
+    out = []
+    for i in range(count):
+        start = (i * batch_size) % max(1, len(items) - batch_size)
+        out.append(items[start:start + batch_size])
+    return out
+
+
+def run(args, lines: List[str], proto: bytes) -> List[str]:
+    import numpy as np
+    import tensorflow as tf
+
+    from albert_tf import AlbertBackbone, AlbertConfig, AlbertPreprocessor, AlbertTokenizer
+    from albert_tf.export import export_saved_model
+
+    tokenizer = AlbertTokenizer.from_proto(proto)
+    config = AlbertConfig.from_preset("albert-base-v2").replace(vocab_size=tokenizer.vocab_size)
+    backbone = AlbertBackbone(config)
+    seq = args.sequence_length
+    report = []
+    served = {}
+    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
+        for name, exact in (("exact", True), ("fast", False)):
+            start = time.perf_counter()
+            path = export_saved_model(backbone, os.path.join(tmp, name), tokenizer=tokenizer, max_seq_length=seq,
+                                      exact_segmentation=exact)
+            print(f"exported {name} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            served[name] = tf.saved_model.load(path).signatures
+
+        # Sanity: both paths see the same ids (the exact search is id-for-id Python's).
+        sample = lines[:64]
+        graph_ids = served["exact"]["serving_default"](text=tf.constant(sample))["input_ids"].numpy()
+        python_ids = np.array([f["input_ids"] for f in tokenizer.encode_batch(sample, max_seq_length=seq)])
+        report.append(f"exact raw-string ids equal Python's on {len(sample)} lines: "
+                      f"{'yes' if (graph_ids == python_ids).all() else 'NO'}")
+
+        report.append("")
+        report.append(f"{'signature':<26}{'batch':>6}{'calls':>7}{'seq/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+        results = {}
+        for batch_size in args.batch_sizes:
+            calls = args.calls_batch_1 if batch_size == 1 else args.calls
+            text_batches = [tf.constant(b) for b in _batches(lines, batch_size, calls)]
+            token_batches = []
+            for texts in _batches(lines, batch_size, calls):
+                features = tokenizer.encode_batch(texts, max_seq_length=seq)
+                token_batches.append({k: tf.constant([f[k] for f in features], tf.int32) for k in features[0]})
+            rows = [
+                ("tokens (pre-tokenized)", lambda b: served["exact"]["tokens"](**b)["pooled_output"].numpy(),
+                 token_batches),
+                ("serving_default exact", lambda b: served["exact"]["serving_default"](text=b)["pooled_output"].numpy(),
+                 text_batches),
+                ("serving_default fast", lambda b: served["fast"]["serving_default"](text=b)["pooled_output"].numpy(),
+                 text_batches),
+            ]
+            for label, call, batches in rows:
+                latencies = _time_calls(call, batches, args.warmup)
+                throughput = batch_size * len(latencies) / sum(latencies)
+                results[(label, batch_size)] = throughput
+                report.append(f"{label:<26}{batch_size:>6}{len(latencies):>7}{throughput:>10.1f}"
+                              f"{1000 * _percentile(latencies, 50):>10.1f}{1000 * _percentile(latencies, 99):>10.1f}")
+        report.append("")
+        for batch_size in args.batch_sizes:
+            base = results[("tokens (pre-tokenized)", batch_size)]
+            for label in ("serving_default exact", "serving_default fast"):
+                overhead = base / results[(label, batch_size)] - 1
+                verdict = "meets" if overhead < 0.15 else "misses"
+                report.append(f"raw-string overhead, {label.split()[-1]}, batch {batch_size}: {100 * overhead:+.1f}% "
+                              f"({verdict} the < 15% target)" if batch_size == 32 else
+                              f"raw-string overhead, {label.split()[-1]}, batch {batch_size}: {100 * overhead:+.1f}%")
+
+    # The tokenizers alone: raw text to packed ids.
+    report.append("")
+    report.append(f"{'tokenizer alone':<26}{'batch':>6}{'lines':>7}{'lines/s':>10}")
+    count = min(len(lines), args.tokenizer_lines)
+    for batch_size in args.batch_sizes:
+        chunks = [lines[i:i + batch_size] for i in range(0, count, batch_size)]
+        start = time.perf_counter()
+        for chunk in chunks:
+            tokenizer.encode_batch(chunk, max_seq_length=seq) if batch_size > 1 else tokenizer.encode(chunk[0], max_seq_length=seq)
+        elapsed = time.perf_counter() - start
+        report.append(f"{'python sentencepiece':<26}{batch_size:>6}{count:>7}{count / elapsed:>10.0f}")
+        for name, exact in (("in-graph exact", True), ("in-graph fast", False)):
+            pre = AlbertPreprocessor.from_tokenizer(tokenizer, sequence_length=seq, exact_segmentation=exact)
+            packed = tf.function(lambda texts: pre(texts))
+            tensors = [tf.constant(chunk) for chunk in chunks]
+            for t in tensors[: args.warmup]:
+                packed(t)
+            start = time.perf_counter()
+            for t in tensors:
+                packed(t)["input_ids"].numpy()
+            elapsed = time.perf_counter() - start
+            report.append(f"{name:<26}{batch_size:>6}{count:>7}{count / elapsed:>10.0f}")
+    return report
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", default=_DEFAULT_DATA)
+    parser.add_argument("--spm_model_file", default=None, help="default: train one on the benchmark text")
+    parser.add_argument("--vocab_size", type=int, default=30000, help="for the trained vocabulary (at most)")
+    parser.add_argument("--num_lines", type=int, default=4000, help="benchmark lines")
+    parser.add_argument("--vocab_lines", type=int, default=60000, help="lines the vocabulary is trained on")
+    parser.add_argument("--sequence_length", type=int, default=128)
+    parser.add_argument("--batch_sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 32])
+    parser.add_argument("--calls", type=int, default=12, help="timed calls per row at batch > 1")
+    parser.add_argument("--calls_batch_1", type=int, default=60, help="timed calls per row at batch 1")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--tokenizer_lines", type=int, default=2048)
+    parser.add_argument("--note", default="", help="free text printed with the results (e.g. machine load)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from tools.bench_tokenizer import generated_lines, load_lines
+
+    data_dir = os.path.normpath(args.data_dir)
+    lines = load_lines(data_dir, args.num_lines) if os.path.isdir(data_dir) else []
+    source = f"{len(lines)} lines from {data_dir}"
+    if not lines:
+        lines = generated_lines(args.num_lines)
+        source = f"{len(lines)} generated lines ({data_dir} not found)"
+    if args.spm_model_file:
+        with open(args.spm_model_file, "rb") as f:
+            proto = f.read()
+        model = args.spm_model_file
+    else:
+        from albert_tf.text import preprocess_text
+        from data_prep.vocab import train_sentencepiece
+
+        print(f"training a vocabulary of at most {args.vocab_size} pieces ...", file=sys.stderr)
+        vocab_text = load_lines(data_dir, args.vocab_lines) if os.path.isdir(data_dir) else lines
+        proto = train_sentencepiece((preprocess_text(line, lower=True) for line in vocab_text or lines),
+                                    vocab_size=args.vocab_size, hard_vocab_limit=False)
+        model = "trained on the benchmark text"
+    report = run(args, lines, proto)
+    import sentencepiece
+
+    sp = sentencepiece.SentencePieceProcessor()
+    sp.LoadFromSerializedProto(proto)
+    mean_chars = sum(len(line) for line in lines) / len(lines)
+    header = [
+        "bench_serving: albert-base-v2 backbone (random weights), SavedModel signatures, CPU",
+        f"text: {source}, {mean_chars:.0f} characters per line on average",
+        f"vocabulary: {model}, {sp.GetPieceSize()} pieces; sequence length {args.sequence_length}",
+        f"CPU: {os.cpu_count()} cores visible; vector extensions: {cpu_vector_extensions()}",
+    ]
+    if args.note:
+        header.append(f"note: {args.note}")
+    print("\n".join(header + [""] + report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

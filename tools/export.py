@@ -1,0 +1,73 @@
+"""albert-export: a servable SavedModel (and optionally TFLite) from any checkpoint albert_tf reads.
+
+Goes beyond the original `export_to_tfhub.py`: raw-string signatures with the tokenizer in the graph,
+token signatures as the original TF-Hub module (`tokens`, `mlm`, `sop`, `tokenization_info`), task outputs
+for fine-tuned models, and a TFLite flatbuffer for token ids.
+
+    albert-export --checkpoint albert_base/model.ckpt-best --albert_config_file albert_base/albert_config.json \\
+        --spm_model_file albert_base/30k-clean.model --export_dir exported/albert_base --max_seq_length 128
+"""
+
+import argparse
+import os
+import sys
+
+from tools.flags import add_bool, cli_entry_point, show_defaults
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="albert-export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True,
+                   help="a .keras file, an albert_tf checkpoint (prefix or directory), an original TF1 checkpoint, "
+                        "or a HuggingFace directory (config.json + model.safetensors)")
+    p.add_argument("--albert_config_file", default=None,
+                   help="albert_config.json for TF checkpoints (default: the one beside the checkpoint)")
+    p.add_argument("--spm_model_file", default=None,
+                   help="SentencePiece .model; without it only the token signatures are exported")
+    add_bool(p, "do_lower_case", True)
+    p.add_argument("--export_dir", required=True, help="SavedModel directory (replaced atomically)")
+    p.add_argument("--max_seq_length", type=int, default=512, help="strings are packed and cut to this length")
+    p.add_argument("--label_names", default=None,
+                   help="comma-separated class names: 'predictions' then returns these strings")
+    p.add_argument("--top_k", type=int, default=5, help="fill-mask candidates per [MASK] (pretrained models)")
+    add_bool(p, "exact_segmentation", True,
+             "break SentencePiece score ties as Python does (false: faster tensorflow-text search)")
+    add_bool(p, "overwrite", True, "replace an existing --export_dir")
+    add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
+    return show_defaults(p, (
+        "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
+        "--export_dir exported/albert/1 --max_seq_length 128"))
+
+
+@cli_entry_point("albert-export")
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.max_seq_length < 3:
+        raise ValueError(f"--max_seq_length {args.max_seq_length}: expected at least 3")
+
+    from albert_tf.checkpoints.loading import load_model
+    from albert_tf.export import export_saved_model, export_tflite, signature_summary
+    from albert_tf.text import AlbertTokenizer
+
+    model = load_model(args.checkpoint, config=args.albert_config_file)
+    tokenizer = None
+    if args.spm_model_file:
+        tokenizer = AlbertTokenizer(args.spm_model_file, do_lower_case=args.do_lower_case)
+    label_names = None if not args.label_names else [n.strip() for n in args.label_names.split(",")]
+    export_saved_model(model, args.export_dir, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
+                       label_names=label_names, top_k=args.top_k, exact_segmentation=args.exact_segmentation,
+                       overwrite=args.overwrite)
+    print(f"SavedModel: {args.export_dir} ({type(model).__name__})")
+    for name, sig in sorted(signature_summary(args.export_dir).items()):
+        print(f"  {name}({', '.join(sorted(sig['inputs']))}) -> {', '.join(sorted(sig['outputs']))}")
+    if args.tflite:
+        tflite_file = os.path.join(args.export_dir, "albert_model.tflite")
+        size = export_tflite(model, tflite_file, max_seq_length=args.max_seq_length)
+        print(f"TFLite: {tflite_file} ({size / 2**20:.2f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
