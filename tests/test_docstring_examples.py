@@ -48,6 +48,7 @@ MODULES = [
     "albert_tf._lazy",
     "data_prep.sample_corpus",
     "data_prep.source_task",
+    "albert_tf.training.curves",
 ]
 
 

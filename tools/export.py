@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from tools.flags import add_bool, cli_entry_point
+from tools.flags import add_bool, cli_entry_point, show_defaults
 
 
 def build_parser():
@@ -36,7 +36,9 @@ def build_parser():
              "break SentencePiece score ties as Python does (false: faster tensorflow-text search)")
     add_bool(p, "overwrite", True, "replace an existing --export_dir")
     add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
-    return p
+    return show_defaults(p, (
+        "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
+        "--export_dir exported/albert/1 --max_seq_length 128"))
 
 
 @cli_entry_point("albert-export")

@@ -597,6 +597,10 @@ def run_finetuning(
         model.save(model_file)
         results["model_file"] = model_file
     _write_json(os.path.join(options.output_dir, "results.json"), results)
+    # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
+    from albert_tf.training.curves import write_curves
+
+    write_curves(options.output_dir, steps_per_row=save_every)
     return FinetuningResult(model=model, eval=eval_scores, best_step=best_step, predictions=predictions, results=results)
 
 
