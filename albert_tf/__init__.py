@@ -42,6 +42,7 @@ _EXPORTS = {
     "SharedEncoder": "albert_tf.layers",
     "SpanHead": "albert_tf.layers",
     "SquadV2Head": "albert_tf.layers",
+    "UserInputError": "albert_tf.errors",
     "WarmupPolynomialDecay": "albert_tf.training",
     "create_optimizer": "albert_tf.training",
     "export_saved_model": "albert_tf.export",

@@ -19,6 +19,12 @@ Without a tokenizer the string signatures and `tokenization_info` are left out a
 `[B, M]` (-1 pads rows with fewer masks), `fill_mask_ids`, `fill_mask_tokens`, `fill_mask_probabilities`
 `[B, M, top_k]`.
 
+Task models add their outputs to every signature but `mlm`/`sop`: classifiers `logits`, `probabilities`,
+`predictions` (class ids, or the `label_names` strings with the ids in `prediction_ids`; regression:
+the score); SQuAD v1 `start_logits`/`end_logits`; SQuAD v2 the original's beam outputs and `cls_logits`,
+with `p_mask` derived from the segments as in the records; token classifiers per-token `logits` and
+`predictions`. Multiple-choice models are served from `tokens` only, with `[B, num_choices, S]` inputs.
+
 Text is cut to `max_seq_length` exactly as `AlbertTokenizer.encode` does (ids equal by construction, see
 `albert_tf.text.in_graph`), so a string of any length is served without error.
 """
@@ -65,47 +71,87 @@ def _backbone_of(model):
     )
 
 
+def _squad_p_mask(features):
+    """1 where no answer may start or end, as the SQuAD v2 records: all but [CLS] and segment-1 text."""
+    ids, mask, segments = features["input_ids"], features["input_mask"], features["segment_ids"]
+    # The [SEP] closing segment 1 is its last real token.
+    last = tf.reduce_sum(mask, axis=1, keepdims=True) - 1
+    positions = tf.range(tf.shape(ids)[1])[tf.newaxis, :]
+    context = tf.equal(segments, 1) & tf.equal(mask, 1) & tf.not_equal(positions, last)
+    return tf.cast(~(context | tf.equal(positions, 0)), tf.int32)
+
+
 class _Heads:
-    """What a model adds on top of the backbone outputs, as plain tensor functions."""
+    """What a model adds on top of the backbone outputs, as plain tensor functions.
+
+    The backbone runs once per call: task outputs are computed by the model's own head layers on its
+    outputs (`model(...)` would run the backbone a second time for `pooled_output`/`sequence_output`).
+    """
 
     def __init__(self, model, label_names: Optional[Sequence[str]]):
+        from albert_tf.models import (
+            AlbertClassifier,
+            AlbertMultipleChoice,
+            AlbertQuestionAnswering,
+            AlbertTokenClassifier,
+        )
+
         self.model = model
         self.label_names = None if label_names is None else [str(n) for n in label_names]
         self.is_pretrainer = isinstance(model, AlbertPretrainer)
         self.is_backbone = isinstance(model, AlbertBackbone)
+        self.kind = next(
+            (kind for cls, kind in (
+                (AlbertClassifier, "classifier"),
+                (AlbertQuestionAnswering, "squad"),
+                (AlbertMultipleChoice, "multiple_choice"),
+                (AlbertTokenClassifier, "token_classifier"),
+            ) if isinstance(model, cls)),
+            "backbone" if self.is_backbone or self.is_pretrainer else "other",
+        )
+        classes = {"classifier": "num_classes", "multiple_choice": "num_choices", "token_classifier": "num_labels"}
+        if self.label_names is not None:
+            count = getattr(model, classes.get(self.kind, ""), None)
+            if count is None:
+                raise ValueError(f"label_names apply to classifiers and token classifiers, not to {type(model).__name__}")
+            if len(self.label_names) != count:
+                raise ValueError(f"label_names has {len(self.label_names)} names but the model has {count} classes")
 
     def outputs(self, features: dict) -> dict:
         """Backbone outputs plus the task outputs of `model` for one batch of token features."""
-        backbone = _backbone_of(self.model)
-        if self.is_backbone or self.is_pretrainer:
-            out = backbone(features, training=False)
-            return _float32({"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"]})
-        out = backbone(features, training=False)
+        model, kind = self.model, self.kind
+        if kind == "multiple_choice":  # [B, C, S] inputs: per-option backbone outputs are not served
+            task = _float32(model(features, training=False))
+            return {**task, **self._named(task["predictions"])}
+        out = _backbone_of(model)(features, training=False)
         result = {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"]}
-        task = self.model(features, training=False)
-        if not isinstance(task, dict):
-            task = {"logits": task}
-        result.update(task)
+        if kind == "classifier":
+            logits = model.classifier_head(out["pooled_output"], training=False)
+            result["logits"] = logits
+            if not model.is_regression:
+                result["probabilities"] = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+                result["predictions"] = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            else:
+                result["predictions"] = tf.squeeze(logits, -1)
+        elif kind == "token_classifier":
+            logits = model.tagging_head(out["sequence_output"], training=False)
+            result.update(logits=logits, predictions=tf.argmax(logits, axis=-1, output_type=tf.int32))
+        elif kind == "squad" and model.version == 1:
+            result["start_logits"], result["end_logits"] = model.span_head(out["sequence_output"])
+        elif kind == "squad":
+            result.update(model.squad_v2_head(out["sequence_output"], _squad_p_mask(features), None, training=False))
+        elif kind == "other":
+            task = model(features, training=False)
+            result.update(task if isinstance(task, dict) else {"logits": task})
         result = _float32(result)
-        if "logits" in result:
-            result.update(self._classes(result["logits"]))
+        if "predictions" in result and result["predictions"].dtype.is_integer:
+            result.update(self._named(result["predictions"]))
         return result
 
-    def _classes(self, logits) -> dict:
-        if logits.shape[-1] == 1 and self.label_names is None:
-            return {}  # regression (STS-B): the logit is the prediction
-        probabilities = tf.nn.softmax(logits, axis=-1)
-        ids = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        out = {"probabilities": probabilities, "prediction_ids": ids}
-        if self.label_names is not None:
-            if len(self.label_names) != logits.shape[-1]:
-                raise ValueError(
-                    f"label_names has {len(self.label_names)} names but the model has {logits.shape[-1]} classes"
-                )
-            out["predictions"] = tf.gather(tf.constant(self.label_names), ids)
-        else:
-            out["predictions"] = ids
-        return out
+    def _named(self, predictions) -> dict:
+        if self.label_names is None or not predictions.dtype.is_integer:
+            return {}
+        return {"prediction_ids": predictions, "predictions": tf.gather(tf.constant(self.label_names), predictions)}
 
 
 class _ServingModule(tf.Module):
@@ -206,10 +252,10 @@ def _tokenizer_of(tokenizer, config: AlbertConfig) -> Optional[AlbertTokenizer]:
         raise TypeError(
             f"tokenizer must be an AlbertTokenizer, a SentencePiece .model path or None, got {type(tokenizer).__name__}"
         )
-    if result is not None and result.vocab_size != config.vocab_size:
+    if result is not None and result.vocab_size > config.vocab_size:
         source = result.spm_model_file or "the SentencePiece model"
         raise ValueError(
-            f"{source} has {result.vocab_size} pieces but the model's vocab_size is {config.vocab_size}; "
+            f"{source} has {result.vocab_size} pieces but the model's vocab_size is only {config.vocab_size}; "
             "pass the SentencePiece model the checkpoint was trained with"
         )
     return result
@@ -269,10 +315,14 @@ def build_serving_module(
         preprocessor = AlbertPreprocessor.from_tokenizer(
             tokenizer, sequence_length=max_seq_length, exact_segmentation=exact_segmentation
         )
-        vocabulary = tf.constant([tokenizer.sp_model.IdToPiece(i) for i in range(tokenizer.vocab_size)])
+        pieces = [tokenizer.sp_model.IdToPiece(i) for i in range(tokenizer.vocab_size)]
+        # Rows of a model vocabulary padded beyond the SentencePiece model have no piece: "".
+        vocabulary = tf.constant(pieces + [""] * (config.vocab_size - len(pieces)))
     module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
 
     specs = dict(_TOKEN_SPECS)
+    if heads.kind == "multiple_choice":
+        specs = {name: tf.TensorSpec([None, None, None], tf.int32, name=name) for name in _TOKEN_SPECS}
     signatures = {}
     module.tokens_fn = tf.function(module.tokens, input_signature=[specs["input_ids"], specs["input_mask"], specs["segment_ids"]])
     signatures["tokens"] = module.tokens_fn.get_concrete_function()
@@ -284,7 +334,8 @@ def build_serving_module(
         module.sop_fn = tf.function(module.sop, input_signature=list(specs.values()))
         signatures["mlm"] = module.mlm_fn.get_concrete_function()
         signatures["sop"] = module.sop_fn.get_concrete_function()
-    if preprocessor is None:
+    if preprocessor is None or heads.kind == "multiple_choice":
+        # Multiple choice pairs one text with several options: served from tokens ([B, C, S]) only.
         signatures["serving_default"] = signatures["tokens"]
     else:
         text_spec = tf.TensorSpec([None], tf.string, name="text")

@@ -33,9 +33,8 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
-
 from albert_tf.data.schemas import finetuning_schema
+from albert_tf.errors import UserInputError
 from albert_tf.tasks.glue import GLUE_TASKS
 from data_prep import glue, race, squad
 from data_prep.tfexample import ExampleEncoder
@@ -50,7 +49,7 @@ SUMMARY_VERSION = 1
 DEFAULT_MAX_SEQ_LENGTH = {"squad": 384, "race": 512, "glue": 512}
 
 
-class FinetuningDataError(ValueError):
+class FinetuningDataError(UserInputError):
     """Flags that cannot work together; raised before anything is written."""
 
 
@@ -211,9 +210,17 @@ def read_task_examples(config: FinetuningDataConfig) -> list:
     return examples
 
 
-def _chunks(examples: Sequence, size: int):
-    for start in range(0, len(examples), size):
-        yield start, examples[start: start + size]
+def _chunks(examples: Sequence, size: int, same_unit=None):
+    """``(first index, examples)`` of consecutive chunks of at least ``size`` examples; with
+    ``same_unit(a, b)``, a chunk never splits a run of examples it holds together (a SQuAD
+    paragraph's questions, so one worker aligns that paragraph once)."""
+    start = 0
+    while start < len(examples):
+        end = min(start + size, len(examples))
+        while same_unit is not None and end < len(examples) and same_unit(examples[end - 1], examples[end]):
+            end += 1
+        yield start, examples[start:end]
+        start = end
 
 
 def _progress(enabled: Optional[bool], **kwargs):
@@ -264,7 +271,8 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
         with TFRecordWriter(config.output_file) as writer, _progress(
             config.progress, total=len(examples), unit="ex", desc=f"{config.task_name} {config.split}"
         ) as bar:
-            tasks = _chunks(examples, chunk_size)
+            same_paragraph = (lambda a, b: a.paragraph_text == b.paragraph_text) if is_squad else None
+            tasks = _chunks(examples, chunk_size, same_paragraph)
             results = pool.imap(_convert_chunk, tasks) if pool is not None else map(_convert_chunk, tasks)
             for output, stats in results:
                 if is_squad:

@@ -40,13 +40,14 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from albert_tf.data.schemas import finetuning_schema
+from albert_tf.errors import UserInputError
 from albert_tf.tasks.glue import GLUE_TASKS, GlueTask, glue_task
 from albert_tf.text.tokenizer import preprocess_text, truncate_seq_pair
 
 SPLITS = ("train", "dev", "test")
 
 
-class GlueDataError(ValueError):
+class GlueDataError(UserInputError):
     """A GLUE file that cannot be read as the task expects; the message names the file and line."""
 
 

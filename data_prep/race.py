@@ -1,6 +1,7 @@
 """RACE multiple-choice features: the original ``race_utils.py`` (spec §7.9).
 
-Reading: ``<data_dir>/RACE/<split>/{middle,high}/``, middle first. Each level folder is read from the
+Reading: ``<data_dir>/RACE/<split>/{middle,high}/`` (or ``<data_dir>/<split>/...`` when ``data_dir`` is
+the ``RACE`` folder itself), middle first. Each level folder is read from the
 original's concatenated ``all.txt`` (one JSON article per line) when it has one, otherwise from the
 official per-article files ``<n>.txt`` (one JSON article each) in name order. ``--high_only`` /
 ``--middle_only`` keep one level, as the original flags. Every question becomes one example whose
@@ -31,13 +32,14 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from albert_tf.errors import UserInputError
 from albert_tf.text.tokenizer import preprocess_text
 
 LEVELS = ("middle", "high")
 NUM_CHOICES = 4
 
 
-class RaceDataError(ValueError):
+class RaceDataError(UserInputError):
     """A RACE file that cannot be read as the original expects; names the file and line."""
 
 
@@ -62,6 +64,8 @@ def fill_blank(question: str, option: str) -> str:
 def level_files(data_dir: str, split: str, levels: Sequence[str] = LEVELS) -> List[str]:
     """The files of a split, middle before high: ``all.txt`` or the articles in name order."""
     split_dir = os.path.join(data_dir, "RACE", split)
+    if not os.path.isdir(split_dir) and os.path.isdir(os.path.join(data_dir, split)):
+        split_dir = os.path.join(data_dir, split)  # --data_dir is the RACE folder itself
     if not os.path.isdir(split_dir):
         raise FileNotFoundError(f"--data_dir={data_dir}: no folder RACE/{split} (expected RACE/{split}/middle, high)")
     files = []

@@ -45,13 +45,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from albert_tf.errors import UserInputError
 from albert_tf.text.tokenizer import SPIECE_UNDERLINE, preprocess_text
 
 UNIQUE_ID_BASE = 1000000000
 TRAIN_SHUFFLE_SEED = 12345
 
 
-class SquadDataError(ValueError):
+class SquadDataError(UserInputError):
     """A SQuAD file that cannot be converted; the message names the file and the question."""
 
 

@@ -5,7 +5,8 @@ rows, SQuAD v1.1 dev 10,570 questions, RACE 17 dev questions); records are writt
 For SQuAD dev, gold-position logits (start and end on the pieces that hold the first gold answer's
 first and last character) go through the original's v1 post-processing: the recovered text must
 equal the gold text for at least 99% of the answerable questions, and the predictions must score
-EM = F1 = 100 with the official SQuAD 1.1 script. Results go to
+EM = F1 = 100 with the official SQuAD 1.1 script. GLUE dev features and a sample of SQuAD features
+must equal tf-models-official's ports of the original code. Results go to
 ``docs/finetuning_data_acceptance.json``::
 
     python -m tools.acceptance_finetuning_data --data_dir /work/shared/data --work_dir /tmp/ftdata_acceptance
@@ -146,6 +147,78 @@ def squad_gold_check(meta_file: str, input_file: str, max_seq_length: int, max_a
     }
 
 
+def reference_checks(args, model: str, glue_dir: str, squad_file: str) -> dict:
+    """Our features against tf-models-official's ports of the original on the real files.
+
+    GLUE dev sets through ``classifier_data_lib.convert_single_example``; a sample of 120 SQuAD dev
+    paragraphs (first answer of each question) through ``squad_lib_sp`` as training and as evaluation
+    features. tf-models' tokenizer drops the digit-comma "▁" the original keeps, so ours runs with
+    ``keep_spurious_underline=False`` here.
+    """
+    import random
+
+    import numpy as np
+    from official.nlp.data import classifier_data_lib, squad_lib_sp
+    from official.nlp.tools import tokenization
+
+    from albert_tf.tasks.glue import glue_task
+    from albert_tf.text.tokenizer import AlbertTokenizer
+    from data_prep import glue, squad
+
+    ours_tokenizer = AlbertTokenizer(model, keep_spurious_underline=False)
+    ref_tokenizer = tokenization.FullSentencePieceTokenizer(model)
+    out = {}
+    for (task, folder) in GLUE_COUNTS:
+        examples = glue.read_examples(task, os.path.join(glue_dir, folder), "dev")
+        features, _ = glue.convert_examples(examples, task, ours_tokenizer, args.max_seq_length)
+        labels = glue_task(task).labels
+        mismatches = 0
+        for i, e in enumerate(examples):
+            ref = classifier_data_lib.convert_single_example(
+                i, classifier_data_lib.InputExample(e.guid, e.text_a, e.text_b, e.label),
+                list(labels) if labels else None, args.max_seq_length, ref_tokenizer)
+            mismatches += not (features["input_ids"][i].tolist() == ref.input_ids
+                               and features["segment_ids"][i].tolist() == ref.segment_ids
+                               and features["input_mask"][i].tolist() == ref.input_mask
+                               # records hold STS-B scores as float32
+                               and features["label_ids"][i][0] == np.asarray(ref.label_id, features["label_ids"].dtype))
+        out[f"{task}_dev"] = {"examples": len(examples), "mismatches": mismatches}
+    with open(squad_file, encoding="utf-8") as f:
+        paragraphs = [p for article in json.load(f)["data"] for p in article["paragraphs"]]
+    sample = random.Random(0).sample(paragraphs, 120)
+    for paragraph in sample:
+        for qa in paragraph["qas"]:
+            qa["answers"] = qa["answers"][:1]
+    sample_file = os.path.join(args.work_dir, "squad_dev_sample.json")
+    with open(sample_file, "w", encoding="utf-8") as f:
+        json.dump({"data": [{"title": "sample", "paragraphs": sample}]}, f)
+    for is_training in (True, False):
+        ref_examples = squad_lib_sp.read_squad_examples(sample_file, is_training, False)
+        ref = []
+        squad_lib_sp.convert_examples_to_features(
+            ref_examples, ref_tokenizer, 384, 128, 64, is_training,
+            lambda feature, is_padding=False: None if is_padding else ref.append(feature),
+            do_lower_case=True, batch_size=1)
+        ours, _ = squad.convert_examples(squad.read_squad_examples(sample_file, is_training), 0, ours_tokenizer,
+                                         384, 128, 64, is_training)
+        mismatches = abs(len(ours) - len(ref))
+        for mine, r in zip(ours, ref):
+            same = (mine.input_ids == r.input_ids and mine.segment_ids == r.segment_ids
+                    and mine.input_mask == r.input_mask and mine.p_mask == [1 - m for m in r.paragraph_mask]
+                    and mine.tok_start_to_orig_index == r.tok_start_to_orig_index
+                    and mine.tok_end_to_orig_index == r.tok_end_to_orig_index
+                    and {mine.doc_offset + k: bool(v) for k, v in enumerate(mine.token_is_max_context)}
+                    == r.token_is_max_context)
+            if is_training:
+                same = same and (mine.start_position, mine.end_position, mine.is_impossible) == (
+                    r.start_position, r.end_position, int(r.is_impossible))
+            mismatches += not same
+        out["squad_dev_sample_" + ("train" if is_training else "eval")] = {
+            "questions": len(ref_examples), "features": len(ours), "reference_features": len(ref),
+            "mismatches": mismatches}
+    return out
+
+
 def main(argv: Optional[list] = None) -> int:
     args = build_parser().parse_args(argv)
     from data_prep.finetuning import FinetuningDataConfig, create_finetuning_data
@@ -194,6 +267,11 @@ def main(argv: Optional[list] = None) -> int:
     if not (scores["exact_match"] == 100 and scores["f1"] == 100):
         failures.append(f"predictions copying a gold answer score EM {scores['exact_match']:.3f}, "
                         f"F1 {scores['f1']:.3f}, not 100")
+    parity = reference_checks(args, model, glue_dir, squad_file)
+    report["checks"]["equal_to_tf_models_official"] = parity
+    print(json.dumps(parity))
+    failures.extend(f"{name}: {row['mismatches']} features differ from tf-models-official"
+                    for name, row in parity.items() if row["mismatches"])
     report["failures"] = failures
     report["passed"] = not failures
     report["seconds"] = round(time.time() - started, 1)

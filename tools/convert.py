@@ -12,6 +12,8 @@ Formats (`--from` / `--to`):
                torch, through torch.load(weights_only=True)); spiece.model / tokenizer.json for the tokenizer
   keras-hub    a keras-hub preset directory (config.json, model.weights.h5, tokenizer.json, assets/)
   keras        an albert_tf `.keras` file (loaded with safe_mode=True: no code from the file runs)
+  saved_model  (--to only) a SavedModel with serving signatures (albert_tf.export.export_saved_model);
+               with a SentencePiece model it serves raw strings
 
 It prints a table of every variable mapped (source name, target name, shape), every one left at its
 initial value and every one ignored, with the reason (optimizer slots, global_step, tied copies, heads
@@ -25,25 +27,37 @@ import os
 import shutil
 import sys
 
+from tools.flags import cli_entry_point, show_defaults
+
 FORMATS = ("original", "huggingface", "keras-hub", "keras")
+TARGETS = FORMATS + ("saved_model",)
+ORIGINAL_HEADS = ("pretraining", "backbone", "classifier", "squad_v1", "squad_v2", "race", "tagging")
 
 
 def build_parser():
     p = argparse.ArgumentParser(prog="albert-convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="source", required=True, choices=FORMATS, help="format of --input")
-    p.add_argument("--to", dest="target", required=True, choices=FORMATS, help="format of --output")
+    p.add_argument("--to", dest="target", required=True, choices=TARGETS, help="format of --output (saved_model: export only)")
     p.add_argument("--input", required=True, help="checkpoint prefix, folder or file to read")
     p.add_argument("--output", required=True, help="checkpoint prefix, folder or .keras file to write")
     p.add_argument("--albert_config_file", default=None, help="original albert_config.json (needed for --from original)")
     p.add_argument("--spm_model_file", default=None, help="SentencePiece .model to carry along (default: the input's own)")
     p.add_argument("--do_lower_case", default=None, choices=["true", "false"], help="tokenizer lowercasing (default: the input's, else true)")
+    p.add_argument("--original_head", default="pretraining", choices=sorted(ORIGINAL_HEADS),
+                   help="original input: which head the checkpoint holds (run_pretraining / run_classifier / run_squad_v1 / "
+                        "run_squad_v2 / run_race, or tagging); its model is built around the checkpoint's backbone")
+    p.add_argument("--num_labels", type=int, default=2, help="original input with --original_head classifier/tagging: label count")
     p.add_argument("--init_from_group0", action="store_true", help="original input: groups the checkpoint lacks start from group_0")
     p.add_argument("--huggingface_architecture", default=None, help="HF class to read or write as (default: config.json's / the model's)")
+    p.add_argument("--num_choices", type=int, default=None, help="multiple-choice input (HF AlbertForMultipleChoice, original race): options per question (default 4)")
     p.add_argument("--exact_gelu", action="store_true", help="HuggingFace input: keep HF's erf 'gelu' instead of the original's tanh GELU")
     p.add_argument("--keras_hub_task", default=None, choices=["backbone", "masked_lm"], help="keras-hub output for a pretrainer")
     p.add_argument("--accept_mlm_epsilon", action="store_true", help="keras-hub masked_lm output: accept its LayerNorm epsilon 1e-5")
+    p.add_argument("--max_seq_length", type=int, default=None, help="saved_model output: strings are cut to this length (default 512)")
     p.add_argument("--quiet", action="store_true", help="print only the summary lines, not the tables")
-    return p
+    return show_defaults(p, (
+        "albert-convert --from original --to huggingface --input albert_base/model.ckpt-best \\\n    "
+        "--albert_config_file albert_base/albert_config.json --output albert_base_hf"))
 
 
 # --------------------------------------------------------------------------- reading
@@ -75,6 +89,24 @@ def _original_prefix(path):
     return path
 
 
+def _original_model(args, config):
+    from albert_tf import models
+
+    head = args.original_head
+    if head == "pretraining":
+        return models.AlbertPretrainer(config)
+    backbone = models.AlbertBackbone(config)
+    if head == "backbone":
+        return backbone
+    if head == "classifier":
+        return models.AlbertClassifier(backbone, num_classes=args.num_labels)
+    if head == "tagging":
+        return models.AlbertTokenClassifier(backbone, num_labels=args.num_labels)
+    if head == "race":
+        return models.AlbertMultipleChoice(backbone, num_choices=args.num_choices or 4)
+    return models.AlbertQuestionAnswering(backbone, version=1 if head == "squad_v1" else 2)
+
+
 def read_model(args):
     """`(model, tokenizer or None, ConversionReport)` for `--from`/`--input`."""
     from albert_tf.checkpoints.report import ConversionReport
@@ -95,7 +127,9 @@ def read_model(args):
                 raise ValueError(f"--from original needs --albert_config_file (no albert_config.json beside {prefix}).")
             config_file = beside
         config = AlbertConfig.from_json_file(config_file)
-        model, report = load_original_checkpoint(prefix, config, init_from_group0=args.init_from_group0, return_report=True)
+        model, report = load_original_checkpoint(
+            prefix, init_from_group0=args.init_from_group0, return_report=True, model=_original_model(args, config)
+        )
         if tokenizer is None:
             found = sorted(glob.glob(os.path.join(os.path.dirname(prefix), "*.model")))
             if len(found) == 1:
@@ -107,7 +141,8 @@ def read_model(args):
         from albert_tf.checkpoints.huggingface import huggingface_tokenizer, load_huggingface
 
         model, report = load_huggingface(
-            path, architecture=args.huggingface_architecture, exact_gelu=args.exact_gelu, return_report=True
+            path, architecture=args.huggingface_architecture, exact_gelu=args.exact_gelu, num_choices=args.num_choices,
+            return_report=True
         )
         if tokenizer is None and any(os.path.exists(os.path.join(path, f)) for f in ("spiece.model", "tokenizer.json")):
             tokenizer = huggingface_tokenizer(path, do_lower_case=None if args.do_lower_case is None else _lower_case(args))
@@ -118,14 +153,9 @@ def read_model(args):
         model, preset_tokenizer, report = load_keras_hub_preset(path, return_report=True)
         return model, tokenizer or preset_tokenizer, report
     # keras
-    import keras
+    from albert_tf.checkpoints.loading import load_keras_file
 
-    import albert_tf  # noqa: F401  (registers the albert_tf classes with Keras)
-
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except ValueError as e:
-        raise ValueError(f"--input {path}: refused or unreadable .keras file: {e}") from None
+    model = load_keras_file(path)  # safe mode: a file with serialized code is refused, never run
     report = ConversionReport()
     for variable in model.weights:
         report.add_mapped(variable.path, variable.path, variable.shape)
@@ -174,11 +204,10 @@ def write_model(args, model, tokenizer):
         from albert_tf.checkpoints.original import original_ports, original_shape, save_original_checkpoint
 
         backbone = getattr(model, "backbone", model)
-        writable = model if (model is backbone or hasattr(model, "masked_lm_head")) else backbone
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        save_original_checkpoint(writable, path)
-        rows = [(v, name, original_shape(v.shape, layout)) for v, name, layout in original_ports(writable)]
+        save_original_checkpoint(model, path)
+        rows = [(v, name, original_shape(v.shape, layout)) for v, name, layout in original_ports(model)]
         report = _written(model, rows, "the original TF1 writer has no name for this head")
         backbone.config.to_json_file(os.path.join(directory, "albert_config.json"))
         if tokenizer is not None:
@@ -212,6 +241,14 @@ def write_model(args, model, tokenizer):
         return save_keras_hub_preset(
             model, path, tokenizer=tokenizer, task=args.keras_hub_task, accept_mlm_epsilon=args.accept_mlm_epsilon
         )
+    if target == "saved_model":
+        from albert_tf.export import export_saved_model
+
+        export_saved_model(model, path, tokenizer=tokenizer, max_seq_length=args.max_seq_length)
+        report = _written(model, [(v, v.path, v.shape) for v in model.weights], "")
+        if tokenizer is None:
+            report.ignore("tokenizer", "none given: only the token-id signatures are exported (pass --spm_model_file)")
+        return report
     # keras
     if not path.endswith(".keras"):
         raise ValueError(f"--output {path}: a Keras model file must end in .keras.")
@@ -230,6 +267,10 @@ def run(args, out=None):
     if args.source == args.target and os.path.abspath(args.input) == os.path.abspath(args.output):
         raise ValueError("--input and --output are the same path.")
     model, tokenizer, read_report = read_model(args)
+    vocab_size = getattr(model, "backbone", model).config.vocab_size
+    if tokenizer is not None and tokenizer.vocab_size != vocab_size:
+        where = args.spm_model_file or f"the tokenizer of {args.input}"
+        raise ValueError(f"{where} has {tokenizer.vocab_size} pieces but the model's vocab_size is {vocab_size}.")
     write_report = write_model(args, model, tokenizer)
     if not args.quiet:
         print(f"== read {args.source} {args.input} as {type(model).__name__}", file=out)
@@ -246,14 +287,16 @@ def run(args, out=None):
     return model, read_report, write_report
 
 
+@cli_entry_point("albert-convert")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"albert-convert: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except ImportError as e:
+        # e.g. a pytorch_model.bin without torch: the user's file needs another format, not a bug.
+        raise ValueError(str(e)) from None
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

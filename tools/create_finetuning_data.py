@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from tools.flags import add_bool, str_to_bool, show_defaults
+from tools.flags import add_bool, cli_entry_point, show_defaults, str_to_bool
 
 EPILOG = """\
 records:
@@ -92,17 +92,14 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
+@cli_entry_point("albert-create-finetuning-data")
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from data_prep.finetuning import create_finetuning_data, default_summary_path
 
     config = config_from_args(args)
-    try:
-        summary = create_finetuning_data(config)
-    except (ValueError, FileNotFoundError, IsADirectoryError) as err:
-        print(f"albert-create-finetuning-data: error: {err}", file=sys.stderr)
-        return 2
+    summary = create_finetuning_data(config)
     print(
         f"{summary['examples']} examples -> {summary['records']} records "
         f"({summary['truncated_share']:.1%} truncated) in {summary['seconds']['total']:.1f} s; summary in "

@@ -7,8 +7,17 @@ Run it from a separate venv outside the repository::
 
     python3 -m venv /work/venv-hf
     /work/venv-hf/bin/pip install torch==2.13.0          # CPU wheel
-    /work/venv-hf/bin/pip install transformers==5.23.0 safetensors numpy
+    /work/venv-hf/bin/pip install transformers==5.23.0 safetensors numpy sentencepiece protobuf
     /work/venv-hf/bin/python tools/make_hf_golden.py     # from the repository root
+
+The ``tokenizer/`` case (``--tokenizer_spm``) converts a SentencePiece model with HF's own converter. The
+committed one is a 300-piece model trained by the project's own trainer (in the project venv)::
+
+    python -c "from data_prep.vocab import train_sentencepiece; from albert_tf.text import preprocess_text; \
+      from tests.text.tokenizer_corpus import training_lines; \
+      open('/tmp/tiny_spm.model', 'wb').write(train_sentencepiece( \
+        [preprocess_text(l, lower=True) for l in training_lines()], vocab_size=300, num_threads=1, random_seed=7))"
+    /work/venv-hf/bin/python tools/make_hf_golden.py --cases none --tokenizer_spm /tmp/tiny_spm.model
 
 Each case directory gets exactly: ``config.json`` and ``model.safetensors`` (``save_pretrained`` of a
 random ``AlbertForPreTraining``), ``inputs.npz``, ``outputs.npz`` and ``meta.json``. The run is

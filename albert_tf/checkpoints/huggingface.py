@@ -322,7 +322,7 @@ def _num_labels(hf_config):
     return 2
 
 
-def _build(architecture, config, hf_config, dtype):
+def _build(architecture, config, hf_config, dtype, num_choices=None):
     from albert_tf import models
 
     kind = ARCHITECTURES[architecture][0]
@@ -338,11 +338,13 @@ def _build(architecture, config, hf_config, dtype):
     if kind == "token_classifier":
         return models.AlbertTokenClassifier(backbone, num_labels=_num_labels(hf_config), dtype=dtype, **dropout)
     if kind == "multiple_choice":
-        return models.AlbertMultipleChoice(backbone, num_choices=hf_config.get("num_choices", 4), dtype=dtype, **dropout)
+        # HF's multiple-choice model takes any number of options; albert_tf's needs it (RACE: 4).
+        num_choices = num_choices or hf_config.get("num_choices", 4)
+        return models.AlbertMultipleChoice(backbone, num_choices=num_choices, dtype=dtype, **dropout)
     return models.AlbertQuestionAnswering(backbone, version=1, dtype=dtype)
 
 
-def load_huggingface(path, dtype=None, architecture=None, exact_gelu=False, return_report=False):
+def load_huggingface(path, dtype=None, architecture=None, exact_gelu=False, num_choices=None, return_report=False):
     """Loads a HuggingFace ALBERT directory (`config.json` + weights) into the matching albert_tf model.
 
     `architecture` (default: `config.json`'s `architectures`) picks the model: `AlbertModel` ->
@@ -353,6 +355,7 @@ def load_huggingface(path, dtype=None, architecture=None, exact_gelu=False, retu
     `AlbertForQuestionAnswering` -> `AlbertQuestionAnswering(version=1)`. Weights HF's class lacks (the
     pooler of the MLM, token and QA models) keep their initial values and are listed in the report.
     `exact_gelu=True` keeps HF's erf `"gelu"` as `"gelu_exact"` instead of the original's tanh GELU.
+    `num_choices` sets `AlbertMultipleChoice`'s option count (default: `config.json`'s `num_choices`, else 4).
     A leading `albert.` prefix is optional in the file. With `return_report=True`, returns
     `(model, ConversionReport)`.
 
@@ -365,7 +368,7 @@ def load_huggingface(path, dtype=None, architecture=None, exact_gelu=False, retu
     config = config_from_huggingface(hf_config, source=config_file, exact_gelu=exact_gelu)
     state, weights_file = read_state_dict(path)
     architecture = architecture or _architecture_from_config(hf_config, config_file, state)
-    model = _build(architecture, config, hf_config, dtype)
+    model = _build(architecture, config, hf_config, dtype, num_choices=num_choices)
     report = assign_from_huggingface(model, architecture, state, weights_file)
     return (model, report) if return_report else model
 

@@ -1,4 +1,4 @@
-"""Original-release (TF1) checkpoints: `bert/...` and `cls/...` variables into an `AlbertPretrainer`.
+"""Original-release (TF1) checkpoints: `bert/...` backbone variables and the pretraining and fine-tuning head variables.
 
 Beyond tf-models-official's converter, this handles `num_hidden_groups > 1` and `inner_group_num > 1`,
 the original's `--init_from_group0` fallback, and reports what it leaves out.
@@ -29,7 +29,8 @@ _OPTIMIZER_STATE = re.compile(r"(^|/)(global_step|adam_m|adam_v|AdamWeightDecayO
 #   heads_out  [H, H] -> [N, D, H]
 #   transpose  [classes, H] (used as x·Wᵀ) -> Keras [H, classes]
 def original_ports(model):
-    """Rows `(keras_variable, original_name, layout)` for every weight of an AlbertPretrainer/AlbertBackbone."""
+    """Rows `(keras_variable, original_name, layout)` for every weight of an `AlbertBackbone`, an
+    `AlbertPretrainer` or a task model (the backbone's `bert/...` rows, then the head's, see `head_ports`)."""
     backbone = model.backbone if hasattr(model, "backbone") else model
     if backbone.config.sharing != "all":
         raise ValueError(f"The original release shares whole blocks; sharing={backbone.config.sharing!r} has no TF1 layout.")
@@ -52,8 +53,39 @@ def original_ports(model):
         (backbone.pooler.bias, "bert/pooler/dense/bias", "copy"),
     ]
     if backbone is not model:
+        rows += head_ports(model)
+    return rows
+
+
+def _dense_rows(dense, scope):
+    rows = [(dense.kernel, f"{scope}/kernel", "copy")]
+    return rows + ([(dense.bias, f"{scope}/bias", "copy")] if dense.bias is not None else [])
+
+
+def head_ports(model):
+    """The head rows of a model, under the names the original scripts give their head variables:
+
+    * `AlbertPretrainer`: `cls/predictions/*`, `cls/seq_relationship/*` (run_pretraining.py);
+    * `AlbertClassifier` and `AlbertMultipleChoice`: `output_weights` `[classes, H]` and `output_bias`,
+      top-level (run_classifier.py, run_race.py with one output);
+    * `AlbertQuestionAnswering` v1: `cls/squad/output_weights` `[2, H]` (row 0 start, row 1 end) and
+      `cls/squad/output_bias` (run_squad_v1.py); v2: the `start_logits/dense`, `end_logits/dense_0`,
+      `end_logits/LayerNorm`, `end_logits/dense_1`, `answer_class/dense_0` and bias-free
+      `answer_class/dense_1` scopes (run_squad_v2.py);
+    * `AlbertTokenClassifier` (no original counterpart): `output_weights` / `output_bias` like the
+      classifier.
+    """
+    from albert_tf.models import (
+        AlbertClassifier,
+        AlbertMultipleChoice,
+        AlbertPretrainer,
+        AlbertQuestionAnswering,
+        AlbertTokenClassifier,
+    )
+
+    if isinstance(model, AlbertPretrainer):
         mlm, sop = model.masked_lm_head, model.sentence_order_head
-        rows += [
+        return [
             (mlm.transform.kernel, "cls/predictions/transform/dense/kernel", "copy"),
             (mlm.transform.bias, "cls/predictions/transform/dense/bias", "copy"),
             (mlm.layer_norm.gamma, "cls/predictions/transform/LayerNorm/gamma", "copy"),
@@ -62,7 +94,28 @@ def original_ports(model):
             (sop.dense.kernel, "cls/seq_relationship/output_weights", "transpose"),
             (sop.dense.bias, "cls/seq_relationship/output_bias", "copy"),
         ]
-    return rows
+    heads = {AlbertClassifier: "classifier_head", AlbertMultipleChoice: "choice_head", AlbertTokenClassifier: "tagging_head"}
+    for cls, attribute in heads.items():
+        if isinstance(model, cls):
+            dense = getattr(model, attribute).dense
+            return [(dense.kernel, "output_weights", "transpose"), (dense.bias, "output_bias", "copy")]
+    if isinstance(model, AlbertQuestionAnswering):
+        if model.version == 1:
+            dense = model.span_head.dense
+            return [(dense.kernel, "cls/squad/output_weights", "transpose"), (dense.bias, "cls/squad/output_bias", "copy")]
+        head = model.squad_v2_head
+        return (
+            _dense_rows(head.start_dense, "start_logits/dense")
+            + _dense_rows(head.end_dense_0, "end_logits/dense_0")
+            + [
+                (head.end_layer_norm.gamma, "end_logits/LayerNorm/gamma", "copy"),
+                (head.end_layer_norm.beta, "end_logits/LayerNorm/beta", "copy"),
+            ]
+            + _dense_rows(head.end_dense_1, "end_logits/dense_1")
+            + _dense_rows(head.answer_dense_0, "answer_class/dense_0")
+            + _dense_rows(head.answer_dense_1, "answer_class/dense_1")
+        )
+    raise TypeError(f"No original-release variable names for the head of a {type(model).__name__}.")
 
 
 def original_shape(shape, layout):
@@ -116,7 +169,8 @@ def assign_from_original(model, reader_names, read, source, init_from_group0=Fal
                 report.from_group0.append(name)
                 stored = fallback
         if stored not in names:
-            (report.missing_heads if name.startswith("cls/") else missing).append(name)
+            # Head weights may be absent (fine-tuning starts from a pretraining checkpoint); the encoder may not.
+            (missing if name.startswith("bert/") else report.missing_heads).append(name)
             continue
         array = np.asarray(read(stored))
         expected = original_shape(variable.shape, layout)
@@ -144,18 +198,27 @@ def assign_from_original(model, reader_names, read, source, init_from_group0=Fal
     return report
 
 
-def load_original_checkpoint(ckpt_prefix, config, init_from_group0=False, dtype=None, return_report=False):
-    """An `AlbertPretrainer` holding every backbone and head weight of an original-release TF1 checkpoint.
+def load_original_checkpoint(ckpt_prefix, config=None, init_from_group0=False, dtype=None, return_report=False, model=None):
+    """An `AlbertPretrainer` (or the given `model`) holding the weights of an original-release TF1 checkpoint.
 
     `ckpt_prefix` is the checkpoint path without `.index`/`.data-*` (e.g. `albert_base/model.ckpt-best`).
+    Without `model`, a new `AlbertPretrainer(config)` receives every backbone and pretraining-head weight.
+    With `model` (an `AlbertBackbone`, `AlbertPretrainer` or task model: `AlbertClassifier`,
+    `AlbertQuestionAnswering`, `AlbertMultipleChoice`, `AlbertTokenClassifier`), that model is filled in
+    place and returned; its head variables are read under the original scripts' names (`head_ports`):
+    a checkpoint written by `run_classifier.py`, `run_squad_v1/v2.py` or `run_race.py` restores the head
+    too, a pretraining checkpoint leaves the head at its initial values (listed in `missing_heads`, with a
+    warning). `config`, if given with `model`, must be the model's.
+
     Optimizer slots and `global_step` are ignored and reported; a variable whose shape disagrees with
-    `config` is an error naming both shapes. `init_from_group0` reproduces the original's flag: groups the
-    checkpoint lacks start from `group_0`. With `return_report=True`, returns `(model, ConversionReport)`.
+    the model is an error naming both shapes. `init_from_group0` reproduces the original's flag: groups
+    the checkpoint lacks start from `group_0`. With `return_report=True`, returns `(model, ConversionReport)`.
 
     Example:
 
         config = AlbertConfig.from_json_file("albert_base/albert_config.json")
         model = load_original_checkpoint("albert_base/model.ckpt-best", config)
+        mnli = load_original_checkpoint("mnli_out/model.ckpt-best", model=AlbertClassifier(config, 3))
     """
     import tensorflow as tf
 
@@ -166,7 +229,14 @@ def load_original_checkpoint(ckpt_prefix, config, init_from_group0=False, dtype=
         reader = tf.train.load_checkpoint(ckpt_prefix)
     except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
         raise FileNotFoundError(f"Cannot read a TF checkpoint at '{ckpt_prefix}': {e}") from None
-    model = AlbertPretrainer(as_config(config), dtype=dtype)
+    if model is None:
+        if config is None:
+            raise ValueError("load_original_checkpoint needs a `config` (AlbertConfig) or a `model` to load into.")
+        model = AlbertPretrainer(as_config(config), dtype=dtype)
+    else:
+        own = getattr(model, "config", None)
+        if config is not None and (own is None or as_config(config).to_dict() != own.to_dict()):
+            raise ValueError(f"load_original_checkpoint got a `config` that differs from the {type(model).__name__}'s own.")
     report = assign_from_original(
         model, reader.get_variable_to_shape_map(), reader.get_tensor, ckpt_prefix, init_from_group0=init_from_group0
     )
@@ -174,7 +244,8 @@ def load_original_checkpoint(ckpt_prefix, config, init_from_group0=False, dtype=
 
 
 def save_original_checkpoint(model, ckpt_prefix):
-    """Writes the model's weights under the original release's TF1 variable names (a name-based checkpoint)."""
+    """Writes the model's weights under the original release's TF1 variable names (a name-based checkpoint):
+    the backbone under `bert/...` and the head, for a pretrainer or a task model, as `head_ports` names it."""
     import tensorflow as tf
 
     arrays = {name: to_original(variable.numpy(), layout) for variable, name, layout in original_ports(model)}

@@ -5,6 +5,7 @@ from keras import ops
 
 from albert_tf.layers.heads import ClassificationHead
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
+from albert_tf.models.streaming_metrics import BinaryConfusionMetric, PearsonCorrelation
 from albert_tf.models.task_model import AlbertTaskModel
 
 CLASSIFIER_LABEL_KEYS = ("label_ids",)
@@ -31,7 +32,9 @@ class AlbertClassifier(AlbertTaskModel):
     `label_ids` (`[B]` or `[B, 1]`; int class ids, or float targets for regression) and optionally
     `is_real_example`, which weights the loss and the metrics (the original's padding examples have 0).
     Loss: mean cross-entropy, or for regression the mean squared error, as the original. Reported
-    metric: `accuracy` (classification) or `mean_squared_error` (regression).
+    metrics: `accuracy` (classification; with 2 classes also `f1` of class 1 and `matthew_corr`, the
+    CoLA metric) or `mean_squared_error` and `pearson` (regression), accumulated over the whole epoch or
+    evaluation (see `albert_tf.models.streaming_metrics`).
 
     Build it around a backbone (`AlbertClassifier(backbone, num_classes=3)`) or from a config
     (`AlbertClassifier(config=config, num_classes=3)`, also `AlbertClassifier(config, 3)`).
@@ -51,6 +54,8 @@ class AlbertClassifier(AlbertTaskModel):
     >>> model.compile(optimizer="adam")
     >>> sorted(model.fit(batch, epochs=1, verbose=0).history)
     ['accuracy', 'loss']
+    >>> sorted(AlbertClassifier(config=config, num_classes=2).metrics_names)
+    ['accuracy', 'f1', 'matthew_corr']
     """
 
     def __init__(self, backbone=None, num_classes=2, dropout=0.1, config=None, dtype=None, **kwargs):
@@ -69,8 +74,11 @@ class AlbertClassifier(AlbertTaskModel):
         self.classifier_head.build((None, self.config.hidden_size))
         if self.is_regression:
             self.task_metric = keras.metrics.Mean(name="mean_squared_error")
+            self.streaming = [PearsonCorrelation(name="pearson")]
         else:
             self.task_metric = keras.metrics.Mean(name="accuracy")
+            binary = self.num_classes == 2
+            self.streaming = [BinaryConfusionMetric("f1"), BinaryConfusionMetric("matthew_corr")] if binary else []
         self.built = True
 
     @property
@@ -97,16 +105,20 @@ class AlbertClassifier(AlbertTaskModel):
         if sample_weight is not None:
             weights = weights * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
         if self.is_regression:
-            per_example = ops.square(ops.squeeze(logits, -1) - ops.cast(label_ids, "float32"))
+            predictions = ops.squeeze(logits, -1)
+            per_example = ops.square(predictions - ops.cast(label_ids, "float32"))
             self.task_metric.update_state(per_example, sample_weight=weights)
         else:
             per_example = sparse_cross_entropy(label_ids, logits)
             correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), ops.cast(label_ids, "int32")), "float32")
             self.task_metric.update_state(correct, sample_weight=weights)
+            predictions = ops.argmax(logits, axis=-1)
+        for metric in self.streaming:
+            metric.update_state(label_ids, predictions, sample_weight=weights)
         return add_regularization(self, global_weighted_mean(per_example, weights))
 
     def task_metrics(self):
-        return [self.task_metric]
+        return [self.task_metric] + list(self.streaming)
 
     def task_config(self):
         return {"num_classes": self.num_classes, "dropout": self.dropout}

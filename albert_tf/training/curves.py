@@ -55,21 +55,24 @@ def read_metrics(path: str, steps_per_row: int = 1) -> List[Dict[str, float]]:
 
 
 def read_eval_results(path: str) -> Dict[str, float]:
-    """The ``key = value`` lines of the last evaluation in ``eval_results.txt``."""
-    values: Dict[str, float] = {}
-    last: Dict[str, float] = {}
+    """The ``key = value`` lines of the last evaluation in ``eval_results.txt``.
+
+    Each evaluation appends its keys sorted, so a key seen again starts the next block.
+    """
+    block: Dict[str, float] = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             key, sep, value = line.partition("=")
+            key = key.strip()
             if not sep:
                 continue
+            if key in block:
+                block = {}
             try:
-                values[key.strip()] = float(value)
+                block[key] = float(value)
             except ValueError:
                 continue
-            if key.strip() == "global_step":  # each evaluation's block ends at its sorted keys; keep the last
-                last = dict(values)
-    return last or values
+    return block
 
 
 def _is_eval(column: str) -> bool:

@@ -94,8 +94,9 @@ def test_our_preset_loads_in_keras_hub(tmp_path):
     ours, config = perturbed(AlbertBackbone, num_hidden_groups=2, num_hidden_layers=2)
     tokenizer = AlbertTokenizer(SPM)
     save_keras_hub_preset(ours, str(tmp_path), tokenizer=tokenizer)
-    for name in ("config.json", "model.weights.h5", "tokenizer.json"):
+    for name in ("config.json", "model.weights.h5", "tokenizer.json", "assets/tokenizer/vocabulary.spm"):
         assert (tmp_path / name).exists(), name
+    assert (tmp_path / "assets" / "tokenizer" / "vocabulary.spm").read_bytes() == open(SPM, "rb").read()
     theirs = keras_hub.models.AlbertBackbone.from_preset(str(tmp_path))
     batch = random_batch(config)
     np.testing.assert_allclose(
@@ -148,3 +149,17 @@ def test_classifier_preset_both_ways(num_classes, tmp_path):
     back, _ = load_keras_hub_preset(str(tmp_path / "theirs"))
     assert isinstance(back, AlbertClassifier) and back.num_classes == num_classes
     assert_same_weights(ours, back)
+
+
+def test_masked_lm_preset_loads_back_as_a_pretrainer(tmp_path):
+    ours, _ = perturbed(AlbertPretrainer)
+    with pytest.warns(UserWarning, match="epsilon"):
+        save_keras_hub_preset(ours, str(tmp_path), tokenizer=AlbertTokenizer(SPM), task="masked_lm", accept_mlm_epsilon=True)
+    assert (tmp_path / "task.json").exists()
+    assert isinstance(keras_hub.models.AlbertMaskedLM.from_preset(str(tmp_path)), keras_hub.models.AlbertMaskedLM)
+    with pytest.warns(UserWarning, match="epsilon 1e-05"):
+        back, tokenizer, report = load_keras_hub_preset(str(tmp_path), return_report=True)
+    assert isinstance(back, AlbertPretrainer) and tokenizer.vocab_size == 300
+    assert sorted(report.left_at_init) == sorted(v.path for v in back.sentence_order_head.weights)
+    assert_same_weights(ours.backbone, back.backbone)
+    assert_same_weights(ours.masked_lm_head, back.masked_lm_head)

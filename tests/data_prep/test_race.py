@@ -28,6 +28,8 @@ def test_order_is_middle_then_high_and_files_in_name_order(race_dirs):
     assert [e.label for e in examples] == [1, 1, 0, 0]
     assert [e.example_id for e in race.read_examples(race_dirs["articles"], "dev", high_only=True)] == ["high1.txt"]
     assert len(race.read_examples(race_dirs["articles"], "dev", middle_only=True)) == 3
+    inside = race.read_examples(race_dirs["articles"] + "/RACE", "dev")  # the RACE folder itself
+    assert [e.endings for e in inside] == [e.endings for e in examples]
 
 
 def test_blanks_are_filled_with_each_option(race_dirs):

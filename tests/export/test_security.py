@@ -32,6 +32,8 @@ def lambda_keras_file(tmp_path):
     model = keras.Sequential([keras.Input((3,)), layer])
     path = tmp_path / "evil.keras"
     model.save(path)
+    if os.path.exists(marker):  # Keras ran the lambda once while building the model we saved
+        os.rmdir(marker)
     return str(path), marker
 
 
@@ -77,7 +79,7 @@ def test_crafted_pickle_as_pytorch_model_bin_is_never_unpickled(tmp_path):
 def test_no_code_executing_loaders_in_the_sources():
     """A static guard over the package sources: none of the calls that run code from data."""
     forbidden = re.compile(
-        r"pickle\.loads?\(|\beval\(|\bexec\(|safe_mode\s*=\s*False|allow_pickle\s*=\s*True|"
+        r"pickle\.loads?\(|(?<![.\w])eval\(|(?<![.\w])exec\(|safe_mode\s*=\s*False|allow_pickle\s*=\s*True|"
         r"weights_only\s*=\s*False|yaml\.load\(|marshal\.loads?\(|enable_unsafe_deserialization"
     )
     offenders = []

@@ -86,3 +86,30 @@ def test_bad_arguments_are_clear_errors():
     batch = classification_batch(config, num_classes=2)
     with pytest.raises(KeyError, match="label_ids"):
         model.compute_loss(x={k: v for k, v in batch.items() if k != "label_ids"}, y_pred=model(batch))
+
+
+def test_streaming_glue_metrics_equal_the_whole_set_scores():
+    from sklearn import metrics as sk
+
+    from albert_tf import metrics
+
+    config = tiny_config()
+    keras.utils.set_random_seed(4)
+    binary = AlbertClassifier(config, 2)
+    data = classification_batch(config, num_classes=2, batch=24, seed=7)
+    data["is_real_example"][[3, 10, 17]] = 0
+    binary.compile(optimizer="sgd")
+    result = binary.evaluate(data, batch_size=8, verbose=0, return_dict=True)
+    predictions = np.asarray(binary.predict(data, batch_size=8, verbose=0)["predictions"])
+    labels, weights = data["label_ids"][:, 0], data["is_real_example"][:, 0]
+    np.testing.assert_allclose(result["accuracy"], sk.accuracy_score(labels, predictions, sample_weight=weights), atol=1e-6)
+    np.testing.assert_allclose(result["f1"], sk.f1_score(labels, predictions, sample_weight=weights), atol=1e-6)
+    np.testing.assert_allclose(result["matthew_corr"], sk.matthews_corrcoef(labels, predictions, sample_weight=weights), atol=1e-6)
+
+    regression = AlbertClassifier(config, 1)
+    data = classification_batch(config, num_classes=1, batch=24, seed=8)
+    regression.compile(optimizer="sgd")
+    result = regression.evaluate(data, batch_size=8, verbose=0, return_dict=True)
+    predictions = np.asarray(regression.predict(data, batch_size=8, verbose=0)["predictions"])
+    np.testing.assert_allclose(result["pearson"], metrics.pearson(predictions, data["label_ids"][:, 0]), atol=1e-4)
+    np.testing.assert_allclose(result["mean_squared_error"], metrics.mean_squared_error(predictions, data["label_ids"][:, 0]), rtol=1e-5)

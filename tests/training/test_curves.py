@@ -19,7 +19,9 @@ def test_step_column_wins_over_row_index(tmp_path):
 
 def test_final_eval_is_the_last_block(tmp_path):
     (tmp_path / "eval_results.txt").write_text("global_step = 10\nloss = 3.0\nglobal_step = 20\nloss = 2.0\n")
-    assert read_eval_results(tmp_path / "eval_results.txt")["global_step"] == 20
+    assert read_eval_results(tmp_path / "eval_results.txt") == {"global_step": 20, "loss": 2.0}
+    (tmp_path / "eval_results.txt").write_text("eval_accuracy = 0.5\nglobal_step = 10\neval_accuracy = 0.7\nglobal_step = 20\n")
+    assert read_eval_results(tmp_path / "eval_results.txt") == {"eval_accuracy": 0.7, "global_step": 20}
 
 
 def test_png_with_train_and_eval_curves(tmp_path):
