@@ -110,6 +110,7 @@ def test_two_workers_finish_follow_one_process_and_only_the_chief_writes(nodrop,
     assert len(glob.glob(str(two / "tensorboard" / "train" / "events.out.tfevents.*"))) == 1
     assert [r.split(",")[0] for r in (two / "train_metrics.csv").read_text().splitlines()] == ["step", "4", "8"]
     assert sorted(os.listdir(two / "checkpoints")) == sorted(os.listdir(one / "checkpoints"))
+    assert (two / "saved_model" / "saved_model.pb").exists()
     assert not glob.glob(str(temp_dir / "albert_tf-*"))
 
 
