@@ -616,7 +616,7 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
         model_file = role.path("model.keras")
         model.save(model_file)
         results["model_file"] = model_file
-        if options.export:
+        if options.export and role.is_chief:
             from albert_tf.export import export_saved_model
 
             export_dir = options.export_dir or role.path("saved_model")
