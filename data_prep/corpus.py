@@ -25,6 +25,7 @@ same input always gives the same output.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import glob
 import logging
@@ -34,6 +35,7 @@ import re
 from typing import Iterable, Iterator, List, Optional, Sequence
 
 from albert_tf.text.tokenizer import Utf8DecodeCounter, iter_text_lines
+from data_prep import fileio
 
 logger = logging.getLogger("albert_tf.data_prep.corpus")
 
@@ -64,8 +66,11 @@ class CorpusError(ValueError):
     """
 
 
-def expand_inputs(inputs: Sequence[str]) -> List[str]:
+def expand_inputs(inputs: Sequence[str], refuse_binary: bool = True) -> List[str]:
     """Files, globs and folders (every ``*.txt`` below them, sorted) as a list of files.
+
+    With ``refuse_binary`` a file holding a NUL byte near its start is refused, naming it (UTF-16
+    and UTF-32 text hold NUL bytes: read those with ``input_encoding``, which skips the check).
 
     Example:
 
@@ -89,7 +94,37 @@ def expand_inputs(inputs: Sequence[str]) -> List[str]:
             files.extend(m for m in matches if os.path.isfile(m))
     if not files:
         raise CorpusError("--input names no file")
+    for path in files if refuse_binary else ():
+        try:
+            fileio.refuse_binary(path, "--input")
+        except ValueError as error:
+            raise CorpusError(str(error)) from None
     return files
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def check_encoding(encoding: str) -> str:
+    """The codec name of ``encoding``; ``CorpusError`` for one Python does not know."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise CorpusError(f"--input_encoding {encoding!r} is not a known text encoding (e.g. utf-8, latin-1, utf-16)") from None
+
+
+def _iter_lines(path: str, counter: Utf8DecodeCounter, encoding: str) -> Iterator[str]:
+    if _is_utf8(encoding):
+        yield from iter_text_lines(path, counter)
+        return
+    with open(path, encoding=encoding, errors="strict", newline=None) as f:
+        number = 0
+        try:
+            for number, line in enumerate(f, 1):
+                yield line.rstrip("\r\n")
+        except UnicodeDecodeError as error:
+            raise CorpusError(f"{path}: line {number + 1} is not valid {encoding} ({error.reason})") from None
 
 
 def wikitext_detokenize(text: str) -> str:
@@ -105,16 +140,16 @@ def wikitext_detokenize(text: str) -> str:
     return text
 
 
-def iter_documents(files: Sequence[str], fmt: str, counter: Optional[Utf8DecodeCounter] = None
-                   ) -> Iterator[List[str]]:
-    """Yields documents as lists of paragraphs (whitespace-collapsed, non-empty)."""
+def iter_documents(files: Sequence[str], fmt: str, counter: Optional[Utf8DecodeCounter] = None,
+                   encoding: str = "utf-8") -> Iterator[List[str]]:
+    """Yields documents as lists of paragraphs (whitespace-collapsed, non-empty), reading ``encoding``."""
     if fmt not in FORMATS:
         raise CorpusError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
     counter = counter or Utf8DecodeCounter()
     for path in files:
         document: List[str] = []
         paragraph: List[str] = []
-        for line in iter_text_lines(path, counter):
+        for line in _iter_lines(path, counter, encoding):
             text = " ".join(line.split())
             if fmt == "lines":
                 if text:
@@ -238,8 +273,12 @@ class CorpusReport:
 def prepare_corpus(inputs: Sequence[str], output: str, fmt: str = "lines", num_workers: int = 1,
                    train_chars: int = DEFAULT_TRAIN_CHARS, min_sentences: int = 1,
                    abbreviations: Sequence[str] = DEFAULT_ABBREVIATIONS,
-                   progress: Optional[bool] = None) -> CorpusReport:
-    """Writes ``output`` in the pretraining format (atomically) and returns what it counted.
+                   progress: Optional[bool] = None, input_encoding: str = "utf-8") -> CorpusReport:
+    """Writes ``output`` in the pretraining format (atomically, UTF-8) and returns what it counted.
+
+    ``input_encoding`` reads corpora that are not UTF-8 (latin-1, cp1252, utf-16, ...); a line that is
+    not valid in it is an error naming the file and line. UTF-8 input keeps the lenient reading: an
+    invalid line is decoded with replacement and counted.
 
     Example:
 
@@ -251,14 +290,15 @@ def prepare_corpus(inputs: Sequence[str], output: str, fmt: str = "lines", num_w
 
     if min_sentences < 1:
         raise CorpusError(f"--min_sentences must be at least 1; got {min_sentences}")
-    files = expand_inputs(inputs)
+    encoding = check_encoding(input_encoding)
+    files = expand_inputs(inputs, refuse_binary=not encoding.startswith(("utf-16", "utf-32")))
     counter = Utf8DecodeCounter()
     params = train_sentence_splitter(
-        (p for document in iter_documents(files, fmt, counter) for p in document), train_chars, abbreviations
+        (p for document in iter_documents(files, fmt, counter, encoding) for p in document), train_chars, abbreviations
     )
     report = CorpusReport(files=len(files))
     counter = Utf8DecodeCounter()
-    documents = iter_documents(files, fmt, counter)
+    documents = iter_documents(files, fmt, counter, encoding)
     tmp = output + ".incomplete"
     directory = os.path.dirname(output)
     if directory:

@@ -88,3 +88,33 @@ def write_text_atomic(path: str, text: str, suffix: str = ".incomplete") -> None
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
     rename(tmp, path)
+
+
+#: Bytes read from the start of a text input to tell it from a binary file.
+TEXT_SNIFF_BYTES = 8192
+
+
+def refuse_binary(path: str, flag: str = "--input") -> None:
+    """Raises ``ValueError`` naming ``path`` when its first bytes hold a NUL byte (not UTF-8 text).
+
+    A tokenizer or sentence splitter would otherwise turn an archive, a model file or UTF-16 text
+    into garbage sentences without a word of warning.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.bin")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"PK\\x03\\x04\\x00\\x00binary")
+    >>> refuse_binary(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: --input: ...model.bin is a binary file (a NUL byte within its first 8192 bytes); expected UTF-8 text...
+    """
+    with open_binary(path) as f:
+        head = f.read(TEXT_SNIFF_BYTES)
+    if b"\x00" in head:
+        raise ValueError(
+            f"{flag}: {path} is a binary file (a NUL byte within its first {TEXT_SNIFF_BYTES} bytes); expected UTF-8 "
+            "text, one sentence per line (UTF-16 text holds NUL bytes too: convert it to UTF-8 first)"
+        )

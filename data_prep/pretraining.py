@@ -193,8 +193,13 @@ def expand_input_files(spec, glob_fn: Callable[[str], List[str]] = glob.glob) ->
 
     Example:
 
-    >>> expand_input_files("a.txt,b.txt", glob_fn=lambda p: [p])
-    ['a.txt', 'b.txt']
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("a.txt", "b.txt"):
+    ...     _ = open(os.path.join(folder, name), "w").write("A sentence.")
+    >>> files = expand_input_files(os.path.join(folder, "b.txt") + "," + os.path.join(folder, "a*.txt"))
+    >>> [os.path.basename(f) for f in files]
+    ['b.txt', 'a.txt']
     """
     patterns = split_list(spec)
     if not patterns:
@@ -214,6 +219,10 @@ def expand_input_files(spec, glob_fn: Callable[[str], List[str]] = glob.glob) ->
                 raise PretrainingDataError(
                     f"--input_file: {match} is a directory; pass files or a glob such as {match}/*.txt"
                 )
+            try:
+                fileio.refuse_binary(match, "--input_file")
+            except ValueError as error:
+                raise PretrainingDataError(str(error)) from None
         files.extend(matches)
     return files
 
@@ -674,20 +683,34 @@ def previous_run_complete(previous: Optional[dict], fingerprint_prefix: str, out
     return shards == expected and all(fileio.exists(path) for path in shards)
 
 
+#: Beside every shard the multi-process writer commits: the job fingerprint it was written under.
+SHARD_FINGERPRINT_SUFFIX = ".fingerprint"
+
+
+def shard_fingerprint_path(shard: str) -> str:
+    return shard + SHARD_FINGERPRINT_SUFFIX
+
+
 def _shard_state(outputs: Sequence[str], overwrite: bool, previous: Optional[dict], fingerprint: str) -> dict:
     state = {}
     previous_shards = (previous or {}).get("shards", {})
     for path in outputs:
         if not overwrite and fileio.exists(path):
-            if previous is None:
-                logger.warning(
-                    "%s exists and no summary tells how it was made; keeping it (--overwrite redoes it)", path
-                )
-            if previous is not None and previous.get("fingerprint") != fingerprint:
+            # The shard's own fingerprint decides, so a deleted or foreign summary cannot make a
+            # shard written with other settings (say --max_seq_length 64 for 32) pass for this job's.
+            own = shard_fingerprint_path(path)
+            stored = fileio.read_text(own).strip() if fileio.exists(own) else None
+            if stored is None and previous is not None:
+                stored = previous.get("fingerprint")
+            if stored is None:
                 raise PretrainingDataError(
-                    f"{path} exists from a run with other settings or inputs (its summary fingerprint "
-                    f"{previous.get('fingerprint')} differs from {fingerprint}); pass --overwrite or "
-                    "choose another --output_file"
+                    f"{path} exists without a fingerprint ({own}) or a summary telling how it was made; pass "
+                    "--overwrite to rebuild it or choose another --output_file"
+                )
+            if stored != fingerprint:
+                raise PretrainingDataError(
+                    f"{path} exists from a run with other settings or inputs (its fingerprint {stored} differs "
+                    f"from {fingerprint}); pass --overwrite or choose another --output_file"
                 )
             old = previous_shards.get(path, {})
             state[path] = {"status": "skipped", "instances": old.get("instances", 0), "stats": old.get("stats")}
@@ -751,6 +774,8 @@ def _write_shards(pool, num_workers, store_dir, instance_config, masking, output
                 if remaining[s] == 0:
                     writer = writers.pop(s)
                     writer.commit()
+                    fileio.write_text_atomic(shard_fingerprint_path(outputs[s]), summary["fingerprint"] + "\n",
+                                             INCOMPLETE_SUFFIX)
                     summary["shards"][outputs[s]] = {
                         "status": "written", "instances": writer.records, "stats": stats.pop(s)
                     }

@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
 import sentencepiece as spm
 
 from albert_tf.text.tokenizer import Utf8DecodeCounter, load_sentencepiece, preprocess_text
+from data_prep import fileio
 
 #: ``--control_symbols`` of the README recipe: ids 2, 3, 4.
 ORIGINAL_CONTROL_SYMBOLS = ("[CLS]", "[SEP]", "[MASK]")
@@ -121,6 +122,8 @@ def expand_input_patterns(spec: Union[str, Sequence[str]]) -> List[str]:
         if not matches:
             raise FileNotFoundError(f"Input pattern {pattern!r} matches no file")
         files.extend(m for m in matches if m not in files)
+    for path in files:
+        fileio.refuse_binary(path, "--input")
     return files
 
 

@@ -135,7 +135,9 @@ def main(argv=None):
     # 5. Curves and summary.
     rows = list(csv.DictReader(open(os.path.join(out, "train_metrics.csv"))))
     for row in rows:
-        row["step"] = (int(row["epoch"]) + 1) * args.save_checkpoints_steps
+        if "step" not in row:  # runs written before train_metrics.csv had a step column
+            row["step"] = (int(row["epoch"]) + 1) * args.save_checkpoints_steps
+        row["step"] = int(row["step"])
     curve = os.path.join(args.docs_dir, "pretrain_acceptance.csv")
     with open(curve, "w", newline="") as f:
         fields = ["step", "loss", "masked_lm_accuracy", "masked_lm_loss", "sentence_order_accuracy", "sentence_order_loss"]

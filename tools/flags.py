@@ -35,7 +35,7 @@ TRACEBACK_FLAG = "--traceback"
 # Errors that describe what the user gave (a flag, a file, a record). Checked by name so that this
 # module, imported by the TensorFlow-free data tools, imports nothing heavy.
 _USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
-_TF_USER_ERRORS = {"NotFoundError", "DataLossError", "PermissionDeniedError", "InvalidArgumentError", "OutOfRangeError"}
+_TF_USER_ERRORS = {"NotFoundError", "DataLossError", "PermissionDeniedError"}
 
 
 def _is_user_error(error) -> bool:

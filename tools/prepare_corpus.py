@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma list added to the learned abbreviations ('' for none)")
     parser.add_argument("--min_sentences", type=int, default=1,
                         help="drop documents with fewer sentences (default: 1, keep all)")
+    parser.add_argument("--input_encoding", default="utf-8",
+                        help="encoding of the input files (latin-1, cp1252, utf-16, ...); the output is UTF-8")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     return show_defaults(parser, (
         "albert-prepare-corpus --input 'books/*.txt' --format wrapped --output corpus.txt"))
@@ -60,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.input, args.output, fmt=args.format, num_workers=args.num_workers,
             train_chars=args.train_chars, min_sentences=args.min_sentences,
             abbreviations=[a for a in args.abbreviations.split(",") if a.strip()],
-            progress=True if args.progress else None,
+            progress=True if args.progress else None, input_encoding=args.input_encoding,
         )
     except CorpusError as err:
         print(f"albert-prepare-corpus: error: {err}", file=sys.stderr)

@@ -97,7 +97,7 @@ def main(argv=None):
     import tensorflow as tf
 
     from albert_tf.data import DynamicMasking, list_files, pretraining_dataset
-    from albert_tf.data.checks import check_pretraining_files, find_unreadable_file
+    from albert_tf.data.checks import check_pretraining_files, find_unreadable_file, unreadable_files
     from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
     from albert_tf.training.runner import PREEMPTED_EXIT_CODE
 
@@ -137,6 +137,11 @@ def main(argv=None):
         report = check_pretraining_files(sorted(set(train_files + eval_files)), args.max_seq_length,
                                          args.max_predictions_per_seq, vocab_size=config.vocab_size)
         logging.info("input check: %s", report)
+    corrupt = []
+    if args.skip_corrupt_records:
+        corrupt = unreadable_files(sorted(set(train_files + eval_files)))
+        for line in corrupt:
+            logging.warning("corrupt shard, read up to where it breaks: %s", line)
 
     def dataset_fn(files, is_training):
         masking = DynamicMasking(vocab_size=config.vocab_size, seed=args.seed) if args.dynamic_masking and is_training else None
@@ -182,6 +187,9 @@ def main(argv=None):
         print(f"albert-pretrain: stopped by a signal at batch {stop['batch']}; checkpoint {stop['checkpoint']} saved; "
               "run the same command again to resume there.", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
+    if corrupt:
+        print(f"albert-pretrain: {len(corrupt)} corrupt shard(s) read up to where they break: {'; '.join(corrupt)}",
+              file=sys.stderr)
     if "note" in results:
         print(f"albert-pretrain: {results['note']}", file=sys.stderr)
     if args.do_train and (args.export_dir or "").lower() != "none":

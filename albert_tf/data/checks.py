@@ -8,10 +8,22 @@ the sequence, a foreign or truncated file. Without it such records fail deep ins
 ("indices[0,11] = 119 is not in [0, 100)") or, for negative ids, silently wrap around.
 `find_unreadable_file` names the shard behind a `DataLossError` met later in a run.
 
-Example:
+Example (a record written with 4 ids, read with ``--max_seq_length 8``):
 
->>> check_pretraining_files(["train-0.tfrecord"], 128, 20, vocab_size=30000)  # doctest: +SKIP
-{'files': 1, 'records_checked': 8, 'summaries': 1, 'seconds': 0.01}
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "short.tfrecord")
+>>> ints = lambda n: tf.train.Feature(int64_list=tf.train.Int64List(value=[1] * n))
+>>> features = {name: ints(4) for name in ("input_ids", "input_mask", "segment_ids")}
+>>> features.update(masked_lm_positions=ints(2), masked_lm_ids=ints(2), next_sentence_labels=ints(1),
+...                 masked_lm_weights=tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 1.0])))
+>>> with tf.io.TFRecordWriter(path) as writer:
+...     writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+>>> check_pretraining_files([path], max_seq_length=4, max_predictions_per_seq=2, vocab_size=30)["records_checked"]
+1
+>>> check_pretraining_files([path], max_seq_length=8, max_predictions_per_seq=2)
+Traceback (most recent call last):
+...
+albert_tf.errors.UserInputError: ...short.tfrecord, record 0: feature input_ids has 4 values; this run expects 8 (--max_seq_length 8).
 """
 
 from __future__ import annotations
@@ -127,19 +139,29 @@ def _check_record(path, index, record, lengths, flags, vocab_size, max_seq_lengt
             raise UserInputError(f"{where}: feature {name} holds {int(values.max())}; expected 0 or 1.")
 
 
-def find_unreadable_file(files: Sequence[str]) -> Optional[str]:
-    """The first of `files` that cannot be read to its end, with the reason; None when all read.
+def unreadable_files(files: Sequence[str], first_only: bool = False) -> list:
+    """The files that cannot be read to their end, each as ``"path (after N records: reason)"``.
 
-    Reads every record, so it is meant for after a `DataLossError`, to name the shard behind it.
+    Reads every record: meant for after a `DataLossError` (to name the shard behind it) and for
+    `--skip_corrupt_records` (to count the shards whose tail is skipped).
     """
+    found = []
     for path in files:
         count = 0
         try:
             for _ in tf.data.TFRecordDataset(path):
                 count += 1
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as error:
-            return f"{path} (after {count} records: {_first_line(error)})"
-    return None
+            found.append(f"{path} (after {count} records: {_first_line(error)})")
+            if first_only:
+                break
+    return found
+
+
+def find_unreadable_file(files: Sequence[str]) -> Optional[str]:
+    """The first of `files` that cannot be read to its end, with the reason; None when all read."""
+    found = unreadable_files(files, first_only=True)
+    return found[0] if found else None
 
 
 def _first_line(error) -> str:

@@ -450,6 +450,10 @@ class AlbertTokenizer(SpecialIdsMixin):
         pad: bool = True,
     ) -> List[dict]:
         """``encode`` over many examples, with one multi-threaded SentencePiece call per side."""
+        for name, texts in (("texts_a", texts_a), ("texts_b", texts_b)):
+            if isinstance(texts, (str, bytes)):
+                # A bare string would be encoded one character per example.
+                raise TypeError(f"encode_batch: {name} must be a list of texts, got a single string (use encode)")
         ids_a = [self.convert_tokens_to_ids(p) for p in self.tokenize_batch(texts_a)]
         if texts_b is None:
             return [self._pack(a, None, max_seq_length, pad) for a in ids_a]
@@ -464,6 +468,13 @@ class AlbertTokenizer(SpecialIdsMixin):
             raise ValueError(
                 f"max_seq_length={max_seq_length} leaves no room for the special tokens; "
                 f"expected at least {minimum}"
+            )
+        # Room for one piece of every non-empty segment, or the text would vanish into [CLS][SEP][SEP].
+        needed = minimum + (1 if tokens_a else 0) + (1 if tokens_b else 0)
+        if max_seq_length < needed:
+            layout = "[CLS] A [SEP]" if tokens_b is None else "[CLS] A [SEP] B [SEP]"
+            raise ValueError(
+                f"max_seq_length={max_seq_length} is too small: {layout} with non-empty text needs at least {needed}"
             )
         if tokens_b is not None:
             truncate_seq_pair(tokens_a, tokens_b, max_seq_length - 3)

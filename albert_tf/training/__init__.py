@@ -1,4 +1,5 @@
-"""Training machinery: the original's optimizers and schedule, and `tf.distribute` strategy selection."""
+"""Training machinery: the original's optimizers and schedule, `tf.distribute` strategy selection, and the
+reusable parts of a durable run (`albert_tf.training.runner`)."""
 
 from albert_tf.training.optimizers import (
     DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY,
@@ -6,6 +7,17 @@ from albert_tf.training.optimizers import (
     AdamWeightDecayOptimizer,
     LAMBOptimizer,
     create_optimizer,
+)
+from albert_tf.training.runner import (
+    MetricsCSV,
+    PreemptionWatcher,
+    RunRecord,
+    ScalarLogger,
+    TrainingCheckpoint,
+    WorkerRole,
+    distributed_dataset,
+    initialise_weights,
+    prepare_model_for_fit,
 )
 from albert_tf.training.schedules import WarmupPolynomialDecay
 from albert_tf.training.strategy import (
@@ -20,8 +32,17 @@ __all__ = [
     "STRATEGY_NAMES",
     "AdamWeightDecayOptimizer",
     "LAMBOptimizer",
+    "MetricsCSV",
+    "PreemptionWatcher",
+    "RunRecord",
+    "ScalarLogger",
+    "TrainingCheckpoint",
     "WarmupPolynomialDecay",
+    "WorkerRole",
     "create_optimizer",
+    "distributed_dataset",
+    "initialise_weights",
+    "prepare_model_for_fit",
     "recommended_mixed_precision_policy",
     "select_strategy",
 ]

@@ -186,6 +186,13 @@ def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_
 
     save_every = min(options.save_checkpoints_steps, options.total_batches)
     steps_per_execution = math.gcd(options.iterations_per_loop, save_every, options.log_every_steps)
+    if role.multi_worker and steps_per_execution > 1:
+        # Keras 3 runs several steps per execution in a while loop over `get_next_as_optional` inside
+        # `tf.cond`; with collective ops in the step that graph fails ("You must feed a value for
+        # placeholder tensor ...while/cond/Placeholder").
+        logger.warning("--iterations_per_loop: one step per execution under MultiWorkerMirroredStrategy "
+                       "(Keras 3's multi-step loop fails with collective ops)")
+        steps_per_execution = 1
     results = {"precision": policy, "replicas": replicas, "jit_compile": jit_compile}
     with strategy.scope():
         model = AlbertPretrainer(config, dtype=policy)
@@ -286,8 +293,9 @@ def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_
     if previous:
         results = {**{k: v for k, v in previous.items() if k not in ("preempted", "note")}, **results}
     write_json(role.path("results.json"), results)
-    # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
-    from albert_tf.training.curves import write_curves
+    if "preempted" not in results:  # a preempted run has seconds to exit: no plotting then
+        # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
+        from albert_tf.training.curves import write_curves
 
-    write_curves(os.path.dirname(role.path("results.json")), steps_per_row=save_every)
+        write_curves(os.path.dirname(role.path("results.json")), steps_per_row=save_every)
     return model, results

@@ -148,7 +148,8 @@ def test_resume_skips_complete_shards_and_overwrite_redoes_them(spm_model, corpu
     monkeypatch.setattr(instances_module.BlockBuilder, "build", crashing_build)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run(spm_model, corpus, pattern, num_output_shards=3)
-    assert sorted(os.listdir(tmp_path)) == [".albert_pretraining_work", "clean", "out-00000.tfrecord", "out.summary.json"]
+    assert sorted(os.listdir(tmp_path)) == [".albert_pretraining_work", "clean", "out-00000.tfrecord",
+                                          "out-00000.tfrecord.fingerprint", "out.summary.json"]
     monkeypatch.setattr(instances_module.BlockBuilder, "build", build)
 
     first_mtime = os.path.getmtime(tmp_path / "out-00000.tfrecord")

@@ -59,28 +59,36 @@ def final_weights(output_dir):
     return [w.numpy() for w in model.weights]
 
 
-def test_cli_trains_evaluates_and_resumes_after_a_kill(records, tmp_path):
-    straight = tmp_path / "straight"
-    done = subprocess.run(command(records, straight, "--do_eval", "--max_eval_steps=2"), env=env(), cwd=ROOT,
+@pytest.fixture(scope="module")
+def straight(records, tmp_path_factory):
+    """An uninterrupted run, the reference of the interrupted ones."""
+    output_dir = tmp_path_factory.mktemp("straight")
+    done = subprocess.run(command(records, output_dir, "--do_eval", "--max_eval_steps=2"), env=env(), cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "albert-pretrain finished" in done.stdout
+    return output_dir
+
+
+def wait_for_checkpoint(process, output_dir, name, timeout=300):
+    # The manager's state file is written after the checkpoint's own files: wait for it to name `name`.
+    deadline = time.time() + timeout
+    state = output_dir / "checkpoints" / "checkpoint"
+    while time.time() < deadline and process.poll() is None:
+        if state.exists() and f'"{name}"' in state.read_text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_cli_trains_evaluates_and_resumes_after_a_kill(records, straight, tmp_path):
     results = json.loads((straight / "results.json").read_text())
     assert results["train_batches"] == 24 and "masked_lm_accuracy" in results["eval"]
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(command(records, killed), env=env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    checkpoints = killed / "checkpoints"
-    while time.time() < deadline:
-        # The manager's state file is written after the checkpoint's own files: wait for it to name ckpt-4.
-        state = checkpoints / "checkpoint"
-        if state.exists() and "ckpt-4" in state.read_text():
-            break
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
+    assert wait_for_checkpoint(process, killed, "ckpt-4")
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (killed / "model.keras").exists(), "the run was meant to die before finishing"
@@ -91,6 +99,37 @@ def test_cli_trains_evaluates_and_resumes_after_a_kill(records, tmp_path):
     assert "resumed_from" in resumed and resumed["train_batches"] == 24
     for a, b in zip(final_weights(straight), final_weights(killed)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_sigterm_saves_at_the_current_step_and_the_resumed_run_ends_as_an_uninterrupted_one(records, straight, tmp_path):
+    stopped = tmp_path / "stopped"
+    process = subprocess.Popen(command(records, stopped), env=env(), cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert wait_for_checkpoint(process, stopped, "ckpt-4")
+    time.sleep(0.3)  # somewhere inside the next checkpoint interval
+    sent = time.time()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    exit_seconds = time.time() - sent
+    assert process.returncode == 143, err[-3000:]
+    assert "Traceback" not in err
+    message = [line for line in err.splitlines() if line.startswith("albert-pretrain: stopped by a signal")]
+    assert message, err[-3000:]
+    batch = json.loads((stopped / "results.json").read_text())["preempted"]["batch"]
+    assert 4 <= batch < 24 and f"ckpt-{batch}" in message[0]
+    assert (stopped / "checkpoints" / f"ckpt-{batch}.index").exists()
+    assert not (stopped / "model.keras").exists()
+    print(f"SIGTERM to exit: {exit_seconds:.2f} s, stopped at batch {batch}")
+
+    done = subprocess.run(command(records, stopped), env=env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resumed = json.loads((stopped / "results.json").read_text())
+    assert resumed["resumed_from"].endswith(f"ckpt-{batch}") and resumed["train_batches"] == 24
+    for a, b in zip(final_weights(straight), final_weights(stopped)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    rows = (stopped / "train_metrics.csv").read_text().splitlines()
+    steps = [int(row.split(",")[0]) for row in rows[1:]]
+    assert rows[0].startswith("step,") and steps == sorted(set(steps)) and steps[-1] == 24 and batch in steps
 
 
 def test_cli_reports_a_bad_config_file(records, tmp_path):

@@ -1,0 +1,111 @@
+"""`albert-pretrain` checks its input before the first step and names the file, the feature and both values;
+a shard that breaks later is named too, and `--skip_corrupt_records` goes on."""
+
+import json
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from tests.tools.test_pretrain_cli import records  # noqa: F401  (a fixture)
+from tools import pretrain
+
+
+def args(records_dir, output_dir, *extra, input_file=None, config="albert_config.json"):
+    return [
+        f"--albert_config_file={records_dir}/{config}", f"--input_file={input_file or f'{records_dir}/train-*.tfrecord'}",
+        f"--output_dir={output_dir}", "--train_batch_size=8", "--max_seq_length=32", "--max_predictions_per_seq=5",
+        "--num_train_steps=12", "--num_warmup_steps=2", "--save_checkpoints_steps=6", "--iterations_per_loop=1",
+        "--strategy=one_device", "--precision=fp32", "--verbose=0", *extra,
+    ]
+
+
+def run(argv, capsys):
+    code = pretrain.main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.fixture(scope="module")
+def lone_shard(records, tmp_path_factory):
+    """A shard without its summary.json beside it: the records themselves are checked."""
+    directory = tmp_path_factory.mktemp("lone")
+    path = directory / "train-00000.tfrecord"
+    shutil.copy(sorted(records.glob("train-*.tfrecord"))[0], path)
+    return path
+
+
+def write_records(path, examples):
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for features in examples:
+            writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+
+
+def pretraining_features(**overrides):
+    ints = lambda values: tf.train.Feature(int64_list=tf.train.Int64List(value=values))  # noqa: E731
+    features = {
+        "input_ids": ints([2] + [7] * 30 + [3]), "input_mask": ints([1] * 32), "segment_ids": ints([0] * 32),
+        "token_boundary": ints([1] * 32), "masked_lm_positions": ints([1, 2, 0, 0, 0]),
+        "masked_lm_ids": ints([7, 7, 0, 0, 0]), "next_sentence_labels": ints([0]),
+        "masked_lm_weights": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 1.0, 0.0, 0.0, 0.0])),
+    }
+    features.update({k: ints(v) for k, v in overrides.items()})
+    return features
+
+
+def test_lengths_other_than_the_summarys_name_the_file_and_both_values(records, tmp_path, capsys):
+    code, err = run(args(records, tmp_path, "--max_seq_length=16"), capsys)
+    assert code == 2
+    assert "train-00000.tfrecord was written with max_seq_length=32" in err and "--max_seq_length 16" in err
+    assert "summary.json" in err
+
+
+def test_lengths_other_than_the_records_without_a_summary(records, lone_shard, tmp_path, capsys):
+    code, err = run(args(records, tmp_path, "--max_predictions_per_seq=3", input_file=str(lone_shard)), capsys)
+    assert code == 2
+    assert f"{lone_shard}, record 0: feature masked_lm_positions has 5 values; this run expects 3" in err
+    assert "--max_predictions_per_seq 3" in err
+
+
+def test_ids_outside_the_vocabulary_and_negative_ids(records, tmp_path, capsys):
+    config = json.loads((records / "albert_config.json").read_text())
+    (tmp_path / "small_vocab.json").write_text(json.dumps(dict(config, vocab_size=5)))
+    high = tmp_path / "high.tfrecord"
+    write_records(high, [pretraining_features()])
+    code, err = run(args(records, tmp_path / "a", input_file=str(high)).__add__(
+        [f"--albert_config_file={tmp_path}/small_vocab.json"]), capsys)
+    assert code == 2 and f"{high}, record 0: feature input_ids holds id 7, outside the config's vocab_size 5" in err
+
+    negative = tmp_path / "negative.tfrecord"
+    write_records(negative, [pretraining_features(), pretraining_features(masked_lm_ids=[7, -1, 0, 0, 0])])
+    code, err = run(args(records, tmp_path / "b", input_file=str(negative)), capsys)
+    assert code == 2 and f"{negative}, record 1: feature masked_lm_ids holds the negative id -1" in err
+
+
+def test_foreign_and_broken_files(records, tmp_path, capsys):
+    foreign = tmp_path / "foreign.tfrecord"
+    write_records(foreign, [{"label": tf.train.Feature(int64_list=tf.train.Int64List(value=[1]))}])
+    code, err = run(args(records, tmp_path / "a", input_file=str(foreign)), capsys)
+    assert code == 2 and f"{foreign}, record 0 lacks the pretraining features input_ids" in err
+
+    text = tmp_path / "text.tfrecord"
+    text.write_text("this is not a TFRecord file at all\n" * 4)
+    code, err = run(args(records, tmp_path / "b", input_file=str(text)), capsys)
+    assert code == 2 and f"{text} is not a readable TFRecord file" in err
+
+
+def test_a_shard_truncated_past_its_first_records_is_named_and_can_be_skipped(records, lone_shard, tmp_path, capsys):
+    broken = tmp_path / "train-00000.tfrecord"
+    shutil.copy(lone_shard, broken)
+    with open(broken, "r+b") as f:
+        f.truncate(os.path.getsize(broken) // 5 + 7)  # cuts a record in the middle
+    code, err = run(args(records, tmp_path / "a", input_file=str(broken)), capsys)
+    assert code == 2, err
+    assert f"unreadable input: {broken} (after " in err and "--skip_corrupt_records" in err
+
+    code, err = run(args(records, tmp_path / "b", "--skip_corrupt_records", input_file=str(broken)), capsys)
+    assert code == 0, err
+    assert f"1 corrupt shard(s) read up to where they break: {broken} (after " in err
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["train_batches"] == 12
