@@ -1,4 +1,5 @@
-# Two entry points for users and CI: `make demo` and `make test`. Both create .venv on first use.
+# Two entry points for users and CI: `make demo` and `make test`. Both create .venv on first use
+# (with the test and demo extras: the demo draws its curves with matplotlib).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +14,7 @@ $(BIN)/python:
 
 # The stamp depends on setup.cfg so a changed dependency list reinstalls.
 $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[test,demo]'
 	touch $@
 
 venv: $(VENV)/.installed

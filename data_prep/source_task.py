@@ -193,3 +193,45 @@ def read_tsv(path: str) -> List[tuple]:
                 raise ValueError(f"{path}, line {number}: expected 2 tab-separated fields; got {len(fields)}")
             rows.append(tuple(fields))
     return rows
+
+
+def write_task_records(task: SourceTask, tokenizer, max_seq_length: int, out_dir: str) -> dict:
+    """``train.tfrecord`` and ``dev.tfrecord`` in the classification schema of ``albert-finetune``.
+
+    ``tokenizer`` is an :class:`~albert_tf.text.tokenizer.AlbertTokenizer`; sentences are packed as
+    ``[CLS] sentence [SEP]``, cut to ``max_seq_length`` like the original GLUE converter. Returns
+    ``{split: path}``; complete files of an earlier call are kept.
+    """
+    import numpy as np
+
+    from albert_tf.data.schemas import CLASSIFICATION_SCHEMA
+    from data_prep.glue import pack, pad_rows
+    from data_prep.tfexample import ExampleEncoder
+    from data_prep.tfrecord import TFRecordWriter
+
+    os.makedirs(out_dir, exist_ok=True)
+    label_ids = {label: i for i, label in enumerate(task.labels)}
+    encoder = ExampleEncoder(CLASSIFICATION_SCHEMA)
+    paths = {}
+    for split, source in (("train", task.train_file), ("dev", task.dev_file)):
+        path = os.path.join(out_dir, f"{split}.tfrecord")
+        paths[split] = path
+        if os.path.exists(path):
+            continue
+        rows = read_tsv(source)
+        unknown = sorted({label for _, label in rows} - set(label_ids))
+        if unknown:
+            raise ValueError(f"{source}: labels {unknown} are not in {task.labels_file}")
+        ids = [pack(tokenizer.convert_tokens_to_ids(tokenizer.tokenize(sentence)), None, max_seq_length, tokenizer.cls_id, tokenizer.sep_id)[0]
+               for sentence, _ in rows]
+        features = {
+            "input_ids": pad_rows(ids, max_seq_length),
+            "input_mask": pad_rows([[1] * len(row) for row in ids], max_seq_length),
+            "segment_ids": np.zeros((len(rows), max_seq_length), dtype=np.int64),
+            "label_ids": np.asarray([[label_ids[label]] for _, label in rows], dtype=np.int64),
+            "is_real_example": np.ones((len(rows), 1), dtype=np.int64),
+        }
+        with TFRecordWriter(path) as writer:
+            for record in encoder.encode(features):
+                writer.write(record)
+    return paths

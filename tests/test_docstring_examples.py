@@ -29,6 +29,7 @@ MODULES = [
     "albert_tf.data.bucketing",
     "albert_tf.tasks.registry",
     "albert_tf.tasks.scoring",
+    "albert_tf.training.finetuning",
     "data_prep.masking",
     "data_prep.instances",
     "data_prep.tfexample",
@@ -48,6 +49,7 @@ MODULES = [
     "albert_tf._lazy",
     "data_prep.sample_corpus",
     "data_prep.source_task",
+    "albert_tf.training.curves",
 ]
 
 

@@ -137,3 +137,24 @@ def test_keras_files_load_after_a_bare_import(tmp_path):
     for first_import, loader in orders:
         subprocess.run([sys.executable, "-c", load.format(first_import=first_import, loader=loader)],
                        check=True, timeout=300)
+
+
+def test_every_module_with_keras_objects_is_registered_when_keras_is_imported():
+    """A module that registers Keras objects but is not imported by the registration would make its
+    `.keras` files unloadable after a bare `import albert_tf`."""
+    import albert_tf  # noqa: F401
+    import keras  # noqa: F401
+
+    package = os.path.join(REPO, "albert_tf")
+    defining = []
+    for directory, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with open(path, encoding="utf-8") as f:
+                    if "register_keras_serializable" in f.read():
+                        module = os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+                        defining.append(module.removesuffix(".__init__"))
+    assert defining
+    missing = [m for m in defining if m not in sys.modules and m != "albert_tf._keras_registration"]
+    assert not missing, f"not imported when Keras is: {missing}; add them to albert_tf._KERAS_MODULES"

@@ -45,7 +45,8 @@ def main(argv=None):
     p.add_argument("--eval_batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=1e-4)
     p.add_argument("--vocab_size", type=int, default=8000)
-    p.add_argument("--max_train_examples", type=int, default=None, help="default: the whole training set (one epoch)")
+    p.add_argument("--max_train_examples", type=int, default=None,
+                   help="train on the first N sentences only (default: the whole training set, one epoch)")
     p.add_argument("--seed", type=int, default=12345)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -63,10 +64,11 @@ def main(argv=None):
 
     train_text, train_labels = read_sst2(os.path.join(args.data_dir, "train.tsv"))
     dev_text, dev_labels = read_sst2(os.path.join(args.data_dir, "dev.tsv"))
+    tick = time.time()
+    # The vocabulary always comes from the whole training set, so a shorter run keeps the same model.
+    proto = train_sentencepiece(train_text, vocab_size=args.vocab_size)
     if args.max_train_examples:
         train_text, train_labels = train_text[: args.max_train_examples], train_labels[: args.max_train_examples]
-    tick = time.time()
-    proto = train_sentencepiece(train_text, vocab_size=args.vocab_size)
     spm_file = os.path.join(tempfile.mkdtemp(), "sst2.model")
     with open(spm_file, "wb") as f:
         f.write(proto)
@@ -124,7 +126,7 @@ def main(argv=None):
     print(f"Model: ALBERT vocab {config.vocab_size} (SentencePiece on SST-2 train), E={config.embedding_size}, "
           f"H={config.hidden_size}, L={config.num_hidden_layers}, heads={config.num_attention_heads}, "
           f"FFN={config.intermediate_size}, dropout 0 (head dropout 0.1); fp32, no XLA")
-    print(f"SST-2: {len(train_labels)} training sentences (1 epoch = {steps} steps of {args.train_batch_size}), "
+    print(f"SST-2: {len(train_labels)} training sentences{' (--max_train_examples)' if args.max_train_examples else ''} (1 epoch = {steps} steps of {args.train_batch_size}), "
           f"{len(dev_labels)} dev; pieces per sentence incl. [CLS]/[SEP]: median {int(np.median(lengths))}, "
           f"95th percentile {int(np.percentile(lengths, 95))}, max {int(lengths.max())} (cut at {args.max_seq_length}); "
           f"vocabulary + encoding {prep_seconds:.1f} s")

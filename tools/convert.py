@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 
-from tools.flags import cli_entry_point
+from tools.flags import cli_entry_point, show_defaults
 
 FORMATS = ("original", "huggingface", "keras-hub", "keras")
 TARGETS = FORMATS + ("saved_model",)
@@ -55,7 +55,9 @@ def build_parser():
     p.add_argument("--accept_mlm_epsilon", action="store_true", help="keras-hub masked_lm output: accept its LayerNorm epsilon 1e-5")
     p.add_argument("--max_seq_length", type=int, default=None, help="saved_model output: strings are cut to this length (default 512)")
     p.add_argument("--quiet", action="store_true", help="print only the summary lines, not the tables")
-    return p
+    return show_defaults(p, (
+        "albert-convert --from original --to huggingface --input albert_base/model.ckpt-best \\\n    "
+        "--albert_config_file albert_base/albert_config.json --output albert_base_hf"))
 
 
 # --------------------------------------------------------------------------- reading

@@ -28,6 +28,7 @@ import glob
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 from typing import Dict, List, Optional
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dupe_factor", type=int, default=5)
     p.add_argument("--train_batch_size", type=int, default=64)
     p.add_argument("--num_train_steps", type=int, default=600, help="pretraining steps")
-    p.add_argument("--learning_rate", type=float, default=0.005, help="pretraining learning rate (LAMB)")
+    p.add_argument("--optimizer", default="lamb", choices=["lamb", "adamw"], help="pretraining optimizer")
+    p.add_argument("--learning_rate", type=float, default=0.01, help="pretraining learning rate")
     p.add_argument("--save_checkpoints_steps", type=int, default=50,
                    help="pretraining checkpoint interval, also the resolution of the curves")
     p.add_argument("--finetune_epochs", type=int, default=3)
@@ -121,20 +123,25 @@ class Demo:
         return os.path.join(self.stage_dir, name + ".json")
 
     def _settings(self, name):
+        """The flags a stage's result depends on: its own and every earlier stage's."""
         a = self.args
-        common = {"corpus": a.corpus, "corpus_format": a.corpus_format}
-        per_stage = {
-            "corpus": {},
+        own = {
+            "corpus": {"corpus": a.corpus, "corpus_format": a.corpus_format},
             "vocab": {"vocab_size": a.vocab_size},
-            "records": {"vocab_size": a.vocab_size, "max_seq_length": a.max_seq_length,
-                        "max_predictions_per_seq": a.max_predictions_per_seq, "dupe_factor": a.dupe_factor},
-            "pretrain": {"vocab_size": a.vocab_size, "max_seq_length": a.max_seq_length, "batch": a.train_batch_size,
-                         "steps": a.num_train_steps, "lr": a.learning_rate, "config": TINY_CONFIG},
+            "records": {"max_seq_length": a.max_seq_length, "max_predictions_per_seq": a.max_predictions_per_seq,
+                        "dupe_factor": a.dupe_factor},
+            "pretrain": {"batch": a.train_batch_size, "steps": a.num_train_steps, "lr": a.learning_rate,
+                         "optimizer": a.optimizer, "config": TINY_CONFIG},
+            "finetune": {"epochs": a.finetune_epochs},
         }
-        settings = dict(common, **per_stage.get(name, {}))
-        if name in ("finetune", "export", "serve"):
-            settings.update(per_stage["pretrain"], epochs=a.finetune_epochs)
+        settings = {}
+        for stage in STAGES[: STAGES.index(name) + 1]:
+            settings.update(own.get(stage, {}))
         return settings
+
+    # What a stage writes: removed before the stage reruns with other settings (an interrupted stage,
+    # which has no result file yet, keeps them and resumes).
+    OUTPUTS = {"records": ("records",), "pretrain": ("pretrain",), "finetune": ("finetune",), "export": ("export",)}
 
     def run_stage(self, name, func) -> StageResult:
         path = self._result_path(name)
@@ -147,6 +154,9 @@ class Demo:
                 result.status = "skipped"
                 print(f"[{name}] complete from an earlier run ({result.seconds:.0f} s then); skipped")
                 return result
+            for key in self.OUTPUTS.get(name, ()):
+                shutil.rmtree(self.paths[key], ignore_errors=True)
+            os.remove(path)
         print(f"\n[{name}]", flush=True)
         started = time.time()
         result = func()
@@ -224,6 +234,7 @@ class Demo:
                 "--max_seq_length", str(a.max_seq_length), "--max_predictions_per_seq", str(a.max_predictions_per_seq),
                 "--train_batch_size", str(a.train_batch_size), "--num_train_steps", str(a.num_train_steps),
                 "--num_warmup_steps", str(max(1, a.num_train_steps // 10)), "--learning_rate", str(a.learning_rate),
+                "--optimizer", a.optimizer,
                 "--save_checkpoints_steps", str(a.save_checkpoints_steps), "--max_eval_steps", "20"]
         print("$ " + _command("albert-pretrain", argv), flush=True)
         pretrain.main(argv)
@@ -233,9 +244,12 @@ class Demo:
         evaluated = results.get("eval", {})
         train = results.get("train", {})
         metrics = {"unigram baseline": round(baseline, 4)}
-        for key, value in list(train.items()) + [("eval " + k, v) for k, v in evaluated.items()]:
-            if isinstance(value, (int, float)) and key != "eval global_step":
-                metrics[key] = round(float(value), 4)
+        shown = ("masked_lm_loss", "masked_lm_accuracy", "sentence_order_accuracy")
+        for prefix, values in (("train ", train), ("held-out ", evaluated)):
+            for key in shown:
+                if isinstance(values.get(key), (int, float)):
+                    metrics[prefix + key.replace("masked_lm", "MLM").replace("sentence_order", "SOP")] = round(
+                        float(values[key]), 4)
         mlm = evaluated.get("masked_lm_accuracy")
         note = ""
         if mlm is not None:
@@ -334,7 +348,8 @@ class Demo:
             raise SystemExit(f"serving in a fresh process failed:\n{done.stderr[-3000:]}")
         answers = json.loads(done.stdout.strip().splitlines()[-1])
         for text, top in zip(queries["fill_mask"], answers["fill_mask"]):
-            print(f"  fill-mask  {text!r}\n             -> {', '.join(f'{t} ({p:.2f})' for t, p in top)}")
+            shown = ", ".join(f"{t.replace(chr(0x2581), ' ').strip() or repr(t)} ({p:.2f})" for t, p in top)
+            print(f"  fill-mask  {text!r}\n             -> {shown}")
         for text, (label, p) in zip(queries["classify"], answers["classify"]):
             print(f"  classify   {text!r}\n             -> {label} ({p:.2f})")
         note = "fresh process, imports: " + ", ".join(answers["imported"])
@@ -356,7 +371,7 @@ class Demo:
         for r in results:
             for label, path in r.artifacts.items():
                 size = _size(path)
-                lines.append(f"  {r.name + ' ' + label:<22}{size:>10}  {path}")
+                lines.append(f"  {r.name + ' ' + label:<28}{size:>10}  {path}")
         return "\n".join(lines)
 
 

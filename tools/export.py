@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from tools.flags import add_bool, cli_entry_point
+from tools.flags import add_bool, cli_entry_point, show_defaults
 
 
 def build_parser():
@@ -20,11 +20,12 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True,
                    help="a .keras file, an albert_tf checkpoint (prefix or directory), an original TF1 checkpoint, "
-                        "or a HuggingFace directory (config.json + model.safetensors)")
+                        "a HuggingFace directory (config.json + model.safetensors) or a keras-hub preset directory")
     p.add_argument("--albert_config_file", default=None,
                    help="albert_config.json for TF checkpoints (default: the one beside the checkpoint)")
     p.add_argument("--spm_model_file", default=None,
-                   help="SentencePiece .model; without it only the token signatures are exported")
+                   help="SentencePiece .model (default: the one a HuggingFace or keras-hub directory carries); "
+                        "without any, only the token signatures are exported")
     add_bool(p, "do_lower_case", True)
     p.add_argument("--export_dir", required=True, help="SavedModel directory (replaced atomically)")
     p.add_argument("--max_seq_length", type=int, default=512, help="strings are packed and cut to this length")
@@ -35,7 +36,9 @@ def build_parser():
              "break SentencePiece score ties as Python does (false: faster tensorflow-text search)")
     add_bool(p, "overwrite", True, "replace an existing --export_dir")
     add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
-    return p
+    return show_defaults(p, (
+        "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
+        "--export_dir exported/albert/1 --max_seq_length 128"))
 
 
 @cli_entry_point("albert-export")
@@ -49,10 +52,11 @@ def main(argv=None):
     from albert_tf.export import export_saved_model, export_tflite, signature_summary
     from albert_tf.text import AlbertTokenizer
 
-    model = load_model(args.checkpoint, config=args.albert_config_file)
-    tokenizer = None
+    model, tokenizer = load_model(args.checkpoint, config=args.albert_config_file, return_tokenizer=True)
     if args.spm_model_file:
         tokenizer = AlbertTokenizer(args.spm_model_file, do_lower_case=args.do_lower_case)
+    elif tokenizer is not None:
+        print(f"tokenizer: the one in {args.checkpoint} (do_lower_case={tokenizer.do_lower_case})")
     label_names = None if not args.label_names else [n.strip() for n in args.label_names.split(",")]
     export_saved_model(model, args.export_dir, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
                        label_names=label_names, top_k=args.top_k, exact_segmentation=args.exact_segmentation,

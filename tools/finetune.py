@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 
-from tools.flags import add_bool, show_defaults
+from tools.flags import add_bool, cli_entry_point, show_defaults
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1
@@ -56,7 +56,8 @@ def build_parser():
     p.add_argument("--predict_batch_size", type=int, default=None, help="default 8")
     p.add_argument("--optimizer", choices=["adamw", "lamb"], default=None, help="default adamw")
     p.add_argument("--save_checkpoints_steps", type=int, default=None)
-    p.add_argument("--iterations_per_loop", type=int, default=1000)
+    p.add_argument("--iterations_per_loop", type=int, default=1000, help="steps per compiled execution")
+    p.add_argument("--log_every_steps", type=int, default=100, help="TensorBoard scalars every N steps (and at checkpoints)")
     p.add_argument("--doc_stride", type=int, default=128)
     p.add_argument("--max_query_length", type=int, default=64)
     p.add_argument("--max_qa_length", type=int, default=128)
@@ -67,6 +68,7 @@ def build_parser():
     p.add_argument("--tpu_zone", default=None)
     p.add_argument("--gcp_project", default=None)
     p.add_argument("--export_dir", default=None, help="SavedModel folder (default: <output_dir>/saved_model)")
+    add_bool(p, "export", True, "write a SavedModel (raw-string and token signatures) after training")
     # Beyond the original.
     p.add_argument("--train_records", default=None, help="ready TFRecords in the task's schema instead of raw files (comma list/globs)")
     p.add_argument("--eval_records", default=None)
@@ -76,7 +78,7 @@ def build_parser():
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     add_bool(p, "jit_compile", False, "compile steps with XLA")
     p.add_argument("--seed", type=int, default=12345)
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="2: also print tracebacks of errors")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress output (0: none)")
     return show_defaults(p, (
         'albert-finetune --task sst-2 --do_train --do_eval --data_dir glue_data/SST-2 \\\n    '
         '--albert_config_file albert_config.json --spm_model_file 30k-clean.model \\\n    '
@@ -242,6 +244,7 @@ def run(args):
         save_checkpoints_steps=args.save_checkpoints_steps,
         optimizer=args.optimizer,
         iterations_per_loop=args.iterations_per_loop,
+        log_every_steps=args.log_every_steps,
         init_checkpoint=args.init_checkpoint,
         init_from_group0=args.init_from_group0,
         bucket_by_length=args.bucket_by_length,
@@ -254,6 +257,8 @@ def run(args):
         seed=args.seed,
         verbose=args.verbose,
         export_dir=args.export_dir,
+        export=args.export,
+        spm_model_file=args.spm_model_file,
     )
     evaluate_fn = predict_fn = None
     if task.is_squad and (eval_files or predict_files):
@@ -281,19 +286,14 @@ def _squad_train_examples(record_file):
     return None
 
 
+@cli_entry_point("albert-finetune")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        if args.verbose >= 2:
-            raise
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"albert-finetune: error: {message}", file=sys.stderr)
-        sys.exit(2)
+    run(args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,5 @@
 """One entry point for every model file a user may hold: `.keras`, albert_tf and original TF1 checkpoints,
-HuggingFace directories. Nothing here executes code from a file: `.keras` files load with Keras' safe
+HuggingFace and keras-hub directories. Nothing here executes code from a file: `.keras` files load with Keras' safe
 mode (a Lambda layer or other serialized Python is refused), HuggingFace weights come from safetensors
 or `torch.load(weights_only=True)`, and TF checkpoints are tensors only.
 """
@@ -69,37 +69,55 @@ def _checkpoint_prefix(path: str) -> Optional[str]:
     return None
 
 
-def load_model(path: str, config=None, dtype=None):
+def _is_keras_hub_preset(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "config.json")) and os.path.exists(os.path.join(path, "model.weights.h5"))
+
+
+def load_model(path: str, config=None, dtype=None, return_tokenizer: bool = False):
     """The model stored at `path`, whatever albert_tf-readable format it is in.
 
     * a `.keras` file (any albert_tf model, task models included), or a directory holding `model.keras`;
     * a HuggingFace directory (`config.json` + `model.safetensors` or `pytorch_model.bin`);
+    * a keras-hub preset directory (`config.json` + `model.weights.h5`);
     * an original-release TF1 checkpoint (variables named `bert/...`): needs `config`;
     * an albert_tf training checkpoint (written by `albert-pretrain`; a prefix or its directory): needs
       `config`; restored into an `AlbertPretrainer`.
 
     `config` is an `AlbertConfig`, a dict or an `albert_config.json` path; by default `albert_config.json`
-    beside the checkpoint. Returns a Keras model.
+    beside the checkpoint. Returns a Keras model, or `(model, tokenizer)` with `return_tokenizer`: the
+    `AlbertTokenizer` that HuggingFace and keras-hub directories carry (None for the other formats).
     """
     path = os.fspath(path)
+    model, tokenizer = _load(path, config, dtype)
+    return (model, tokenizer) if return_tokenizer else model
+
+
+def _load(path: str, config, dtype):
     if path.endswith(".keras"):
-        return load_keras_file(path)
+        return load_keras_file(path), None
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "model.keras")) and not _checkpoint_prefix(path):
-            return load_keras_file(os.path.join(path, "model.keras"))
+            return load_keras_file(os.path.join(path, "model.keras")), None
         if os.path.exists(os.path.join(path, "config.json")) and any(
             os.path.exists(os.path.join(path, name)) for name in ("model.safetensors", "pytorch_model.bin")
         ):
-            from albert_tf.checkpoints.huggingface import load_huggingface
+            from albert_tf.checkpoints.huggingface import huggingface_tokenizer, load_huggingface
 
-            return load_huggingface(path, dtype=dtype)
+            model = load_huggingface(path, dtype=dtype)
+            has_tokenizer = any(os.path.exists(os.path.join(path, n)) for n in ("spiece.model", "tokenizer.json"))
+            return model, huggingface_tokenizer(path) if has_tokenizer else None
+        if _is_keras_hub_preset(path):
+            from albert_tf.checkpoints.keras_hub import load_keras_hub_preset
+
+            return load_keras_hub_preset(path)
     prefix = _checkpoint_prefix(path)
     if prefix is None:
         if not os.path.exists(path):
             raise FileNotFoundError(f"--checkpoint {path} does not exist")
         raise ValueError(
             f"--checkpoint {path}: expected a .keras file, a HuggingFace directory (config.json + "
-            "model.safetensors), an original TF1 checkpoint or an albert_tf checkpoint"
+            "model.safetensors), a keras-hub preset (config.json + model.weights.h5), an original TF1 "
+            "checkpoint or an albert_tf checkpoint"
         )
     import tensorflow as tf
 
@@ -108,11 +126,11 @@ def load_model(path: str, config=None, dtype=None):
     if any(name.startswith(("bert/", "module/bert/")) for name in names):
         from albert_tf.checkpoints.original import load_original_checkpoint
 
-        return load_original_checkpoint(prefix, config, dtype=dtype)
+        return load_original_checkpoint(prefix, config, dtype=dtype), None
     from albert_tf.models.pretrainer import AlbertPretrainer
     from albert_tf.training.runner import initialise_weights
 
     model = AlbertPretrainer(config, dtype=dtype)
     # Weights only: optimizer slots and counters in a training checkpoint are not needed to serve.
     initialise_weights(model, prefix)
-    return model
+    return model, None

@@ -3,8 +3,10 @@
 TensorBoard needs a server; a PNG next to the CSV can be looked at anywhere. Drawn with matplotlib
 (the ``plot`` extra: ``pip install 'albert_tf[plot]'``); without it :func:`write_curves` does nothing.
 The x axis is the CSV's ``step`` column when it has one, else ``(row + 1) * steps_per_row``. Columns
-named ``val_*`` (Keras' validation) or ``eval_*`` are the eval curves, drawn dashed; the final
-evaluation in ``eval_results.txt`` (``key = value`` lines with ``global_step``) is drawn as points.
+named ``val_*`` (Keras' validation) or ``eval_*`` are the eval curves, drawn dashed, as are the
+evaluations of every checkpoint in ``eval_history.json`` (``albert-finetune``: a list of score dicts
+with ``global_step``); the final evaluation in ``eval_results.txt`` (``key = value`` lines with
+``global_step``) is drawn as points.
 
 Example:
 
@@ -22,6 +24,7 @@ True
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from typing import Dict, List, Optional
@@ -29,6 +32,7 @@ from typing import Dict, List, Optional
 METRICS_FILE = "train_metrics.csv"
 CURVES_FILE = "curves.png"
 EVAL_FILE = "eval_results.txt"
+EVAL_HISTORY_FILE = "eval_history.json"
 
 
 def read_metrics(path: str, steps_per_row: int = 1) -> List[Dict[str, float]]:
@@ -51,21 +55,24 @@ def read_metrics(path: str, steps_per_row: int = 1) -> List[Dict[str, float]]:
 
 
 def read_eval_results(path: str) -> Dict[str, float]:
-    """The ``key = value`` lines of the last evaluation in ``eval_results.txt``."""
-    values: Dict[str, float] = {}
-    last: Dict[str, float] = {}
+    """The ``key = value`` lines of the last evaluation in ``eval_results.txt``.
+
+    Each evaluation appends its keys sorted, so a key seen again starts the next block.
+    """
+    block: Dict[str, float] = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
             key, sep, value = line.partition("=")
+            key = key.strip()
             if not sep:
                 continue
+            if key in block:
+                block = {}
             try:
-                values[key.strip()] = float(value)
+                block[key] = float(value)
             except ValueError:
                 continue
-            if key.strip() == "global_step":  # each evaluation's block ends at its sorted keys; keep the last
-                last = dict(values)
-    return last or values
+    return block
 
 
 def _is_eval(column: str) -> bool:
@@ -87,6 +94,18 @@ def write_curves(run_dir: str, steps_per_row: int = 1, metrics_file: str = METRI
     rows = read_metrics(csv_path, steps_per_row) if os.path.exists(csv_path) else []
     eval_path = os.path.join(run_dir, EVAL_FILE)
     final_eval = read_eval_results(eval_path) if os.path.exists(eval_path) else {}
+    history_path = os.path.join(run_dir, EVAL_HISTORY_FILE)
+    if os.path.exists(history_path):
+        # One CSV-like row per evaluated checkpoint, its columns prefixed as eval curves.
+        with open(history_path, encoding="utf-8") as f:
+            history = json.load(f)
+        rows = rows + [
+            {"step": int(h["global_step"]),
+             **{(k if k.startswith("eval_") else "eval_" + k): float(v) for k, v in h.items()
+                if k != "global_step" and isinstance(v, (int, float))}}
+            for h in history if isinstance(h, dict) and "global_step" in h
+        ]
+        final_eval = {}  # the final evaluation is one of the history's points
     if not rows and not final_eval:
         return None
     columns = sorted({k for row in rows for k in row} - {"step", "epoch", "learning_rate", "lr"})

@@ -32,7 +32,24 @@ from albert_tf.data.schemas import INT64, Field, feature_spec, finetuning_length
 from albert_tf.models.backbone import AlbertBackbone
 from albert_tf.tasks import Task, get_task
 from albert_tf.tasks import scoring
+from albert_tf.errors import UserInputError
 from albert_tf.training.optimizers import create_optimizer
+from albert_tf.training.runner import (
+    CheckpointSaver,
+    MetricsCSV,
+    PreemptionWatcher,
+    RunRecord,
+    ScalarLogger,
+    StepCounter,
+    TrainingCheckpoint,
+    WorkerRole,
+    distributed_dataset,
+    initialise_weights,
+    plan_fit_calls,
+    prepare_model_for_fit,
+    read_json,
+    write_json,
+)
 from albert_tf.training.strategy import recommended_mixed_precision_policy, select_strategy
 
 logger = logging.getLogger(__name__)
@@ -40,7 +57,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["FinetuningOptions", "FinetuningResult", "finetuning_dataset_fn", "record_fields", "run_finetuning"]
 
 PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16", "auto": None}
-RUN_FILE = "finetune_run.json"
 _INDEX = "_example_index"
 
 
@@ -50,6 +66,12 @@ class FinetuningOptions:
 
     `None` for a hyper-parameter means the task's default (`run_glue.sh`, the SQuAD/RACE scripts); see
     `resolved(task)`.
+
+    Example:
+
+    >>> options = FinetuningOptions(output_dir="runs/rte", train_step=400).resolved(get_task("rte"))
+    >>> options.learning_rate, options.train_step, options.warmup_step, options.train_batch_size
+    (3e-05, 400, 200, 32)
     """
 
     output_dir: str
@@ -63,6 +85,7 @@ class FinetuningOptions:
     save_checkpoints_steps: Optional[int] = None
     optimizer: Optional[str] = None
     iterations_per_loop: int = 1000
+    log_every_steps: int = 100
     init_checkpoint: Optional[str] = None
     init_from_group0: bool = False
     # Beyond the original.
@@ -76,7 +99,11 @@ class FinetuningOptions:
     jit_compile: bool = False
     seed: int = 12345
     verbose: int = 1
+    #: SavedModel folder written after training (None: `<output_dir>/saved_model`); `export=False` skips it.
     export_dir: Optional[str] = None
+    export: bool = True
+    #: The SentencePiece model shipped with the SavedModel (raw-string signatures); None: token signatures only.
+    spm_model_file: Optional[str] = None
 
     def resolved(self, task: Task) -> "FinetuningOptions":
         """A copy with every unset hyper-parameter taken from the task's defaults, validated."""
@@ -92,7 +119,7 @@ class FinetuningOptions:
 
     def validate(self):
         for name in ("train_batch_size", "eval_batch_size", "predict_batch_size", "max_seq_length",
-                     "save_checkpoints_steps", "iterations_per_loop"):
+                     "save_checkpoints_steps", "iterations_per_loop", "log_every_steps"):
             value = getattr(self, name)
             if value is None or value <= 0:
                 raise ValueError(f"--{name} must be positive, got {value}.")
@@ -218,7 +245,9 @@ def _load_source(path, config, init_from_group0=False):
     if path.endswith(".keras"):
         if not os.path.exists(path):
             raise FileNotFoundError(f"--init_checkpoint {path}: no such file.")
-        return keras.saving.load_model(path, compile=False), f"weights of {path}"
+        from albert_tf.checkpoints.loading import load_keras_file
+
+        return load_keras_file(path), f"weights of {path}"
     if os.path.isdir(path):
         path = tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(os.path.join(path, "checkpoints")) or path
     try:
@@ -232,20 +261,9 @@ def _load_source(path, config, init_from_group0=False):
 
         model, report = load_original_checkpoint(path, config, init_from_group0=init_from_group0, return_report=True)
         return model, f"original checkpoint {path}: {report.summary()}"
-    # An albert_tf pretraining checkpoint (model + optimizer + counters). Restored together with an
-    # optimizer because some encoder variables are reachable in it only through the optimizer's
-    # variable list; the optimizer state is then dropped, only the weights are used.
+    # An albert_tf checkpoint of a pretraining run: its weights only (never the optimizer state).
     model = AlbertPretrainer(config)
-    optimizer = keras.optimizers.SGD()
-    optimizer.build(model.trainable_variables)
-    # NaN sentinels: whatever the checkpoint does not restore stays NaN and is reported.
-    for variable in model.backbone.weights:
-        variable.assign(tf.fill(variable.shape, float("nan")))
-    tf.train.Checkpoint(model=model, optimizer=optimizer).restore(path).expect_partial()
-    unchanged = [v.path for v in model.backbone.weights if np.isnan(v.numpy()).any()]
-    if unchanged:
-        raise ValueError(f"--init_checkpoint {path}: no values for backbone weights {unchanged[:5]}; not an ALBERT checkpoint?")
-    return model, f"albert_tf checkpoint {path}"
+    return model, initialise_weights(model, path, init_from_group0)
 
 
 def initialise(model, path, init_from_group0=False):
@@ -282,8 +300,12 @@ def _as_dict(outputs):
     return {"logits": outputs}
 
 
-def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False):
-    """Runs `model` (inference mode) over every batch and returns numpy arrays in record order."""
+def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False,
+                   progress=None):
+    """Runs `model` (inference mode) over every batch and returns numpy arrays in record order.
+
+    `progress`: a label for a progress bar over the batches (None: no bar).
+    """
 
     # One trace for every bucket shape and the short last batch; XLA still compiles per shape.
     signature = {k: tf.TensorSpec([None] * s.shape.rank, s.dtype) for k, s in dataset.element_spec.items()}
@@ -293,7 +315,9 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
         return _as_dict(model(batch, training=False))
 
     chunks = {}
-    for batch in dataset:
+    from tqdm import tqdm
+
+    for batch in tqdm(dataset, desc=progress, unit=" batches", disable=progress is None, leave=False):
         outputs = {k: v for k, v in forward(batch).items()}
         outputs.update({k: batch[k] for k in keep if k in batch})
         outputs[_INDEX] = batch[_INDEX]
@@ -307,9 +331,10 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
         if parts[0].ndim >= 2 and len({p.shape[1:] for p in parts}) > 1:
             # Per-token outputs of bucketed batches differ in length; pad back to the longest.
             # Float outputs (logits) get a very low value there, so no padded position wins an argmax.
-            width = max(p.shape[-1] for p in parts)
+            target = np.max([p.shape for p in parts], axis=0)
             fill = -1e9 if np.issubdtype(parts[0].dtype, np.floating) else 0
-            parts = [np.pad(p, [(0, 0)] * (p.ndim - 1) + [(0, width - p.shape[-1])], constant_values=fill) for p in parts]
+            parts = [np.pad(p, [(0, 0)] + [(0, t - n) for t, n in zip(target[1:], p.shape[1:])], constant_values=fill)
+                     for p in parts]
         gathered[key] = np.concatenate(parts)[order]
     return gathered
 
@@ -378,51 +403,6 @@ def squad_hooks(task: Task, meta_file: str, dataset_file: Optional[str] = None, 
 
 
 # --------------------------------------------------------------------------- the run
-class _Checkpointer(keras.callbacks.Callback):
-    """After every stretch of `save_checkpoints_steps` batches: save, then evaluate and keep the best."""
-
-    def __init__(self, manager, step, on_checkpoint):
-        super().__init__()
-        self.manager = manager
-        self.step = step
-        self.on_checkpoint = on_checkpoint
-
-    def on_epoch_end(self, epoch, logs=None):
-        path = self.manager.save(checkpoint_number=int(self.step.numpy()))
-        self.on_checkpoint(path, int(self.step.numpy()))
-
-
-class _StepCounter(keras.callbacks.Callback):
-    def __init__(self, step, steps_per_execution):
-        super().__init__()
-        self.step = step
-        self.steps_per_execution = steps_per_execution
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step.assign_add(self.steps_per_execution)
-
-
-def _check_resume(run_file, identity):
-    if not os.path.exists(run_file):
-        return
-    with open(run_file, encoding="utf-8") as f:
-        stored = json.load(f)
-    for key, value in identity.items():
-        if key in stored and stored[key] != value:
-            raise ValueError(
-                f"{os.path.dirname(run_file)} holds a run with {key} = {stored[key]!r}, but this run has {value!r}; "
-                "use another --output_dir or the same settings to resume."
-            )
-
-
-def _write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def write_eval_results(path, scores):
     """The original's `eval_results.txt`: one `key = value` line per score, sorted by key."""
     tmp = path + ".tmp"
@@ -467,101 +447,140 @@ def run_finetuning(
                             (predict_files if do_predict else None, False)):
         if files:
             check_records(files, task, options.max_seq_length, training)
-    os.makedirs(options.output_dir, exist_ok=True)
-    keras.utils.set_random_seed(options.seed)
     strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone, gcp_project=options.gcp_project)
-    policy = PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
-    jit_compile = options.jit_compile and (strategy.num_replicas_in_sync == 1 or isinstance(strategy, tf.distribute.TPUStrategy))
+    role = WorkerRole(strategy, options.output_dir)
+    try:
+        return _run(task, config, options, strategy, role, train_files, eval_files, predict_files, do_train, do_eval,
+                    do_predict, evaluate_fn, predict_fn, callbacks)
+    finally:
+        role.cleanup()
 
+
+def _run(task, config, options, strategy, role, train_files, eval_files, predict_files, do_train, do_eval, do_predict,
+         evaluate_fn, predict_fn, callbacks):
+    if role.is_chief:
+        os.makedirs(options.output_dir, exist_ok=True)
+    keras.utils.set_random_seed(options.seed)
+    policy = PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
+    replicas = strategy.num_replicas_in_sync
+    jit_compile = options.jit_compile and (replicas == 1 or isinstance(strategy, tf.distribute.TPUStrategy))
+    if options.train_batch_size % replicas:
+        raise UserInputError(f"--train_batch_size {options.train_batch_size} must be divisible by the {replicas} replicas.")
+
+    checkpoint_dir = os.path.join(options.output_dir, "checkpoints")
+    record = RunRecord(options.output_dir)
+    settings = {"task": task.name, "config": config.to_dict(), "max_seq_length": options.max_seq_length,
+                "train_batch_size": options.train_batch_size, "learning_rate": options.learning_rate,
+                "warmup_step": options.warmup_step, "optimizer": options.optimizer}
+    resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+    if resuming:
+        record.check(settings)
     save_every = min(options.save_checkpoints_steps, options.train_step)
-    steps_per_execution = math.gcd(min(options.iterations_per_loop, save_every), save_every)
+    steps_per_execution = math.gcd(options.iterations_per_loop, save_every, options.log_every_steps)
+    results = {"task": task.name, "precision": policy, "replicas": replicas, "options": dataclasses.asdict(options)}
     with strategy.scope():
         backbone = AlbertBackbone(config, dtype=policy)
         model = task.build_model(backbone)
+        if options.init_checkpoint and not resuming:
+            results["initialised_from"] = initialise(model, options.init_checkpoint, options.init_from_group0)
+            logger.info("initialised from %s", results["initialised_from"])
         optimizer = create_optimizer(options.optimizer, options.learning_rate, options.train_step, options.warmup_step)
         if policy == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
         optimizer.build(model.trainable_variables)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        seeds = [v for v in model.variables if v.path.endswith("seed_generator_state")]
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, global_step=step, dropout_seeds=seeds)
-    checkpoint_dir = os.path.join(options.output_dir, "checkpoints")
-    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=1)
-    best_dir = os.path.join(options.output_dir, "best")
-    best_manager = tf.train.CheckpointManager(checkpoint, best_dir, max_to_keep=1, checkpoint_name="model.ckpt-best")
-    run_file = os.path.join(options.output_dir, RUN_FILE)
-    identity = {"task": task.name, "config": config.to_dict(), "max_seq_length": options.max_seq_length,
-                "train_batch_size": options.train_batch_size, "train_step": options.train_step}
-    results = {"task": task.name, "precision": policy, "replicas": strategy.num_replicas_in_sync,
-               "options": dataclasses.asdict(options)}
-    history_file = os.path.join(options.output_dir, "eval_history.json")
-    history = json.load(open(history_file, encoding="utf-8")) if os.path.exists(history_file) else []
-    if manager.latest_checkpoint:
-        _check_resume(run_file, identity)
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        results["resumed_from"] = manager.latest_checkpoint
-        logger.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
-    elif options.init_checkpoint:
-        results["initialised_from"] = initialise(model, options.init_checkpoint, options.init_from_group0)
-        logger.info("initialised from %s", results["initialised_from"])
-    _write_json(run_file, identity)
+        checkpoint = TrainingCheckpoint(model, optimizer, read_dir=checkpoint_dir, write_dir=role.path("checkpoints"),
+                                        max_to_keep=1)
+    prepare_model_for_fit(model, strategy)
+    step = checkpoint.step
+    best_manager = tf.train.CheckpointManager(checkpoint.checkpoint, role.path("best"), max_to_keep=1,
+                                              checkpoint_name="model.ckpt-best")
+    history_file = role.path("eval_history.json")
+    history = (read_json(history_file) or []) if resuming else []
+    if resuming:
+        results["resumed_from"] = checkpoint.restore_latest()
+        done = int(step.numpy())
+        # Evaluations of checkpoints that were lost with the kill are dropped.
+        history = [h for h in history if h["global_step"] <= done]
+        logger.info("resumed from %s at step %d", results["resumed_from"], done)
+    if role.is_chief:
+        record.write(settings)
+    verbose = options.verbose if role.is_chief else 0
 
     evaluate_fn = evaluate_fn or (lambda outputs: score_outputs(task, outputs))
     eval_dataset_fn = finetuning_dataset_fn(eval_files, task, options.max_seq_length, False, options.bucket_by_length,
                                             options.smallest_bucket) if do_eval else None
 
     def evaluate():
-        outputs = gather_outputs(model, eval_dataset_fn(options.eval_batch_size), jit_compile=jit_compile)
+        outputs = gather_outputs(model, eval_dataset_fn(options.eval_batch_size), jit_compile=jit_compile,
+                                 progress="evaluating" if verbose == 1 else None)
         return evaluate_fn(outputs)
 
     def best_entry():
         scored = [h for h in history if task.best_key in h]
         return max(scored, key=lambda h: (h[task.best_key], -h["global_step"])) if scored else None
 
-    def on_checkpoint(path, global_step):
-        if not do_eval:
-            return
-        scores = dict(evaluate(), global_step=global_step)
-        previous = best_entry()
-        history.append(scores)
-        _write_json(history_file, history)
-        if previous is None or scores[task.best_key] > previous[task.best_key]:
-            best_manager.save(checkpoint_number=global_step)
-            logger.info("step %d: %s = %.4f (best so far)", global_step, task.best_key, scores[task.best_key])
+    class EvaluateCheckpoint(keras.callbacks.Callback):
+        """After each checkpoint (CheckpointSaver runs first): evaluate, keep the best."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not do_eval:
+                return
+            global_step = int(step.numpy())
+            if any(h["global_step"] == global_step for h in history):
+                return
+            scores = dict(evaluate(), global_step=global_step)
+            previous = best_entry()
+            history.append(scores)
+            if role.is_chief:
+                write_json(history_file, history)
+            if previous is None or scores[task.best_key] > previous[task.best_key]:
+                best_manager.save(checkpoint_number=global_step)
+                logger.info("step %d: %s = %.4f (best so far)", global_step, task.best_key, scores[task.best_key])
 
     started = time.time()
     if do_train:
         done = int(step.numpy())
-        remaining = options.train_step - done
-        if remaining <= 0:
-            logger.info("the checkpoint in %s is at step %d, already >= --train_step %d: nothing to train",
-                        checkpoint_dir, done, options.train_step)
-            results["train_note"] = f"checkpoint already at step {done} >= --train_step {options.train_step}"
+        if done >= options.train_step:
+            note = (f"--train_step {options.train_step}: the checkpoint in {checkpoint_dir} is already at step {done}, "
+                    "nothing to train; raise --train_step to train further.")
+            logger.warning(note)
+            results["train_note"] = note
         else:
-            train_dataset = finetuning_dataset_fn(train_files, task, options.max_seq_length, True, options.bucket_by_length,
-                                                  options.smallest_bucket, options.seed)(options.train_batch_size).skip(done)
-            all_callbacks = [
-                _StepCounter(step, steps_per_execution),
-                _Checkpointer(manager, step, on_checkpoint),
-                keras.callbacks.CSVLogger(os.path.join(options.output_dir, "train_metrics.csv"), append=True),
-                *callbacks,
-            ]
-            full, last = divmod(remaining, save_every)
-            first_epoch = done // save_every
+            make_train = finetuning_dataset_fn(train_files, task, options.max_seq_length, True, options.bucket_by_length,
+                                               options.smallest_bucket, options.seed)
+            metrics_csv = MetricsCSV(role.path("train_metrics.csv"), step)
+            if resuming:
+                metrics_csv.truncate_after(done)
+            counter = StepCounter(step)
+            saver = CheckpointSaver(checkpoint)
+            watcher = PreemptionWatcher(strategy, multi_worker=role.multi_worker)
+            all_callbacks = [counter, watcher, saver, EvaluateCheckpoint(),
+                             ScalarLogger(role.path("tensorboard", "train"), step, options.log_every_steps),
+                             metrics_csv, *callbacks]
             fitted_history = {}
-            if full:
-                fitted = model.fit(train_dataset, initial_epoch=first_epoch, epochs=first_epoch + full,
-                                   steps_per_epoch=save_every, callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
-                fitted_history = fitted.history
-            if last:
-                # A final stretch shorter than the checkpoint interval, one step per execution.
-                model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=1)
-                all_callbacks[0].steps_per_execution = 1
-                fitted = model.fit(train_dataset.skip(full * save_every), steps_per_epoch=last, epochs=1,
-                                   callbacks=all_callbacks, shuffle=False, verbose=options.verbose)
-                fitted_history = {k: fitted_history.get(k, []) + v for k, v in fitted.history.items()}
-            results["train"] = {k: float(v[-1]) for k, v in fitted_history.items() if v}
+            compiled_for = steps_per_execution
+            with watcher:
+                for call in plan_fit_calls(done, options.train_step, save_every, steps_per_execution):
+                    if watcher.requested:
+                        break
+                    if call.steps_per_execution != compiled_for:
+                        with strategy.scope():
+                            model.compile(optimizer=optimizer, jit_compile=jit_compile,
+                                          steps_per_execution=call.steps_per_execution)
+                        compiled_for = call.steps_per_execution
+                    counter.steps_per_execution = call.steps_per_execution
+                    dataset = distributed_dataset(strategy, make_train, options.train_batch_size, call.start)
+                    fitted = model.fit(dataset, epochs=call.epochs, steps_per_epoch=call.steps_per_epoch,
+                                       callbacks=all_callbacks, shuffle=False, verbose=verbose)
+                    fitted_history = {k: fitted_history.get(k, []) + list(v) for k, v in fitted.history.items()}
+            results["train"] = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in fitted_history.items() if v}
+            if watcher.requested:
+                results["preempted"] = {"step": int(step.numpy()), "checkpoint": saver.last_path}
+                logger.warning("stopped by SIGTERM at step %d; checkpoint %s; run again to resume",
+                               int(step.numpy()), saver.last_path)
+                write_json(role.path("results.json"), results)
+                return FinetuningResult(model=model, eval=None, best_step=None, predictions=None, results=results)
         results["train_steps"] = int(step.numpy())
         results["train_seconds"] = time.time() - started
 
@@ -569,34 +588,47 @@ def run_finetuning(
     final_step = int(step.numpy())
     if do_eval:
         if best_manager.latest_checkpoint:
-            checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
             best = best_entry()
             eval_scores, best_step = dict(best), int(best["global_step"])
         else:
             # Evaluation only (no checkpoint of this run): the model as initialised.
             eval_scores = dict(evaluate(), global_step=int(step.numpy()))
             best_step = int(step.numpy())
-        write_eval_results(os.path.join(options.output_dir, "eval_results.txt"), eval_scores)
-        with open(os.path.join(options.output_dir, "best_trial.txt"), "w", encoding="utf-8") as f:
+        write_eval_results(role.path("eval_results.txt"), eval_scores)
+        with open(role.path("best_trial.txt"), "w", encoding="utf-8") as f:
             f.write(f"{final_step}:{best_step}:{eval_scores.get(task.best_key)}\n")
         results["eval"] = eval_scores
         results["best_step"] = best_step
     elif best_manager.latest_checkpoint and do_predict:
-        checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
+        checkpoint.checkpoint.restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
 
     predictions = None
     if do_predict:
         make = finetuning_dataset_fn(predict_files, task, options.max_seq_length, False, options.bucket_by_length,
                                      options.smallest_bucket)
-        predictions = gather_outputs(model, make(options.predict_batch_size), jit_compile=jit_compile)
-        written = predict_fn(predictions, options.output_dir) if predict_fn else write_glue_predictions(task, predictions, options.output_dir)
+        predictions = gather_outputs(model, make(options.predict_batch_size), jit_compile=jit_compile,
+                                     progress="predicting" if verbose == 1 else None)
+        written = predict_fn(predictions, role.path()) if predict_fn else write_glue_predictions(task, predictions, role.path())
         results["prediction_files"] = written
 
     if do_train:
-        model_file = os.path.join(options.output_dir, "model.keras")
+        model_file = role.path("model.keras")
         model.save(model_file)
         results["model_file"] = model_file
-    _write_json(os.path.join(options.output_dir, "results.json"), results)
+        if options.export:
+            from albert_tf.export import export_saved_model
+
+            export_dir = options.export_dir or role.path("saved_model")
+            label_names = task.labels if task.family in ("classification", "multiple_choice") else None
+            results["saved_model"] = export_saved_model(model, export_dir, tokenizer=options.spm_model_file,
+                                                        max_seq_length=options.max_seq_length, label_names=label_names)
+    write_json(role.path("results.json"), results)
+    if role.is_chief:
+        # curves.png beside train_metrics.csv (step column) and eval_history.json; a no-op without matplotlib.
+        from albert_tf.training.curves import write_curves
+
+        write_curves(options.output_dir)
     return FinetuningResult(model=model, eval=eval_scores, best_step=best_step, predictions=predictions, results=results)
 
 

@@ -39,16 +39,21 @@ def test_load_model_reads_every_format(pretrainer, tiny_config, tmp_path):
     ours = tf.train.Checkpoint(model_weights=model_weights(pretrainer)).save(str(tmp_path / "ours" / "ckpt"))
     save_original_checkpoint(pretrainer, str(tmp_path / "original" / "model.ckpt-best"))
     save_huggingface(pretrainer, str(tmp_path / "hf"))
+    from albert_tf.checkpoints import save_keras_hub_preset
+
+    save_keras_hub_preset(pretrainer.backbone, str(tmp_path / "keras_hub"))
     sources = {
         ".keras file": (keras_file, None),
         "directory with model.keras": (str(tmp_path), None),
         "albert_tf checkpoint": (ours, None),
         "original TF1 checkpoint": (str(tmp_path / "original" / "model.ckpt-best"), tiny_config),
         "HuggingFace directory": (str(tmp_path / "hf"), None),
+        "keras-hub preset": (str(tmp_path / "keras_hub"), None),
     }
     for label, (path, config) in sources.items():
         model = load_model(path, config=config)
-        got = model.backbone(features)["pooled_output"].numpy()
+        backbone = getattr(model, "backbone", model)
+        got = backbone(features)["pooled_output"].numpy()
         np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=label)
     with pytest.raises(ValueError, match="carries no config; pass --albert_config_file"):
         load_model(str(tmp_path / "original" / "model.ckpt-best"))

@@ -29,6 +29,8 @@ def write_records(path, task, n, seed=0, training=True):
     hot = rng.integers(0, 2, shape[:-1]).astype(bool)
     ids[..., 1] = np.where(hot, 7, ids[..., 1])
     ids[..., 0] = 2
+    if task.family == "tagging":
+        ids[..., 3] = np.where(hot, 7, ids[..., 3])
     features = {"input_ids": ids, "input_mask": mask, "segment_ids": np.zeros_like(ids)}
     if task.family == "classification":
         features["label_ids"] = hot.astype("int64")
@@ -38,7 +40,8 @@ def write_records(path, task, n, seed=0, training=True):
         hot[:] = False
         answer = rng.integers(0, choices, n)
         hot[np.arange(n), answer] = True
-        ids[..., 1] = np.where(hot, 7, 9)
+        # The answer is marked at the first position, which the pooled output reads directly.
+        ids[..., 0] = np.where(hot, 7, 2)
         features["label_ids"] = answer
     elif task.family == "tagging":
         features["label_ids"] = ((ids == 7) * 1) * mask
@@ -56,7 +59,7 @@ def write_records(path, task, n, seed=0, training=True):
 def options(output_dir, **overrides):
     values = dict(output_dir=str(output_dir), train_step=12, warmup_step=2, train_batch_size=8, eval_batch_size=8,
                   predict_batch_size=8, max_seq_length=SEQ, save_checkpoints_steps=6, learning_rate=1e-3,
-                  strategy="one_device", precision="fp32", verbose=0, smallest_bucket=8)
+                  strategy="one_device", precision="fp32", verbose=0, smallest_bucket=8, export=False)
     values.update(overrides)
     return FinetuningOptions(**values)
 
@@ -110,7 +113,7 @@ def test_regression_scores_and_values(records, tmp_path):
 
 
 def test_multiple_choice_learns(records, tmp_path):
-    run_finetuning("race", tiny_config(), options(tmp_path, train_step=30, save_checkpoints_steps=30, learning_rate=3e-3),
+    run_finetuning("race", tiny_config(), options(tmp_path, train_step=40, save_checkpoints_steps=20, learning_rate=3e-3),
                    [records["race"]["train"]], [records["race"]["dev"]], do_train=True, do_eval=True)
     assert read_eval_results(tmp_path)["eval_accuracy"] > 0.5  # chance is 0.25
 
@@ -146,9 +149,14 @@ def test_init_loads_pretrained_backbone_weights_only(records, tmp_path, kind):
         path = str(tmp_path / "pretrained.keras")
         pretrainer.save(path)
     elif kind == "checkpoint":
+        from albert_tf.training.runner import TrainingCheckpoint
+
+        # What albert-pretrain writes: weights, optimizer state and step (only the weights may be used).
         optimizer = keras.optimizers.Adam()
         optimizer.build(pretrainer.trainable_variables)
-        path = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer).save(str(tmp_path / "ckpt" / "ckpt"))
+        saved = TrainingCheckpoint(pretrainer, optimizer, str(tmp_path / "ckpt"), str(tmp_path / "ckpt"), max_to_keep=1)
+        saved.step.assign(30)
+        path = saved.save()
     else:
         from albert_tf.checkpoints import save_huggingface
 

@@ -1,0 +1,47 @@
+"""albert-demo on a user corpus: the data stages run, write their summary, and are skipped when complete."""
+
+import os
+
+from tests.data_prep.generated_text import random_documents
+from tools import demo
+
+
+def write_corpus(directory):
+    directory.mkdir()
+    for seed, name in ((1, "first"), (2, "second")):
+        sentences = [s for d in random_documents(seed, 12, sentences=(8, 12), words=(6, 14)) for s in d]
+        (directory / f"{name}.txt").write_text("\n".join(sentences) + "\n")
+    return directory
+
+
+def test_data_stages_then_skipped(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "text")
+    work = tmp_path / "work"
+    argv = ["--work_dir", str(work), "--corpus", str(corpus), "--corpus_format", "lines", "--vocab_size", "150",
+            "--dupe_factor", "1", "--stages", "corpus,vocab,records"]
+    assert demo.main(argv) == 0
+    first = (work / "summary.txt").read_text()
+    for stage in ("corpus", "vocab", "records"):
+        assert f"{stage:<10}done" in first
+    assert "classes 2" in first and "train instances" in first
+    assert os.path.exists(work / "vocab" / "spm.model")
+    assert "$ albert-create-pretraining-data" in capsys.readouterr().out  # the equivalent command is shown
+
+    assert demo.main(argv) == 0
+    second = (work / "summary.txt").read_text()
+    for stage in ("corpus", "vocab", "records"):
+        assert f"{stage:<10}skipped" in second
+
+    # A changed setting redoes the stages it affects, and only those.
+    assert demo.main(argv[:-3] + ["2", "--stages", "corpus,vocab,records"]) == 0
+    third = (work / "summary.txt").read_text()
+    assert "corpus    skipped" in third and "vocab     skipped" in third and "records   done" in third
+
+
+def test_unknown_stage_is_an_error(tmp_path):
+    try:
+        demo.main(["--work_dir", str(tmp_path), "--stages", "corpus,deploy"])
+    except SystemExit as exit:
+        assert "deploy" in str(exit.code)
+    else:
+        raise AssertionError("an unknown stage was accepted")
