@@ -220,7 +220,8 @@ def expand_input_files(spec, glob_fn: Callable[[str], List[str]] = glob.glob) ->
                     f"--input_file: {match} is a directory; pass files or a glob such as {match}/*.txt"
                 )
             try:
-                fileio.refuse_binary(match, "--input_file")
+                if os.path.isfile(match):
+                    fileio.refuse_binary(match, "--input_file")
             except ValueError as error:
                 raise PretrainingDataError(str(error)) from None
         files.extend(matches)

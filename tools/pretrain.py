@@ -193,11 +193,22 @@ def main(argv=None):
     if "note" in results:
         print(f"albert-pretrain: {results['note']}", file=sys.stderr)
     if args.do_train and (args.export_dir or "").lower() != "none":
+        import shutil
+        import tempfile
+
         from albert_tf.export import export_saved_model
 
-        results["saved_model"] = export_saved_model(
-            model, args.export_dir or os.path.join(args.output_dir, "saved_model"), tokenizer=args.spm_model_file,
-            max_seq_length=args.max_seq_length)
+        # Only the chief writes the SavedModel where asked; other workers export to a temporary
+        # directory removed at once (TensorFlow's multi-worker saving rules).
+        chief = bool(strategy.extended.should_checkpoint)
+        target = args.export_dir or os.path.join(args.output_dir, "saved_model")
+        scratch = None if chief else tempfile.mkdtemp(prefix="albert_tf-export-")
+        exported = export_saved_model(model, target if chief else os.path.join(scratch, "saved_model"),
+                                      tokenizer=args.spm_model_file, max_seq_length=args.max_seq_length)
+        if chief:
+            results["saved_model"] = exported
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
     summary = {k: v for k, v in results.items()
                if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from", "saved_model")}
     print(f"albert-pretrain finished: {summary}")
