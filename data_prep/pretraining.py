@@ -193,8 +193,13 @@ def expand_input_files(spec, glob_fn: Callable[[str], List[str]] = glob.glob) ->
 
     Example:
 
-    >>> expand_input_files("a.txt,b.txt", glob_fn=lambda p: [p])
-    ['a.txt', 'b.txt']
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("a.txt", "b.txt"):
+    ...     _ = open(os.path.join(folder, name), "w").write("A sentence.")
+    >>> files = expand_input_files(os.path.join(folder, "b.txt") + "," + os.path.join(folder, "a*.txt"))
+    >>> [os.path.basename(f) for f in files]
+    ['b.txt', 'a.txt']
     """
     patterns = split_list(spec)
     if not patterns:

@@ -45,3 +45,22 @@ def test_unknown_stage_is_an_error(tmp_path):
         assert "deploy" in str(exit.code)
     else:
         raise AssertionError("an unknown stage was accepted")
+
+
+def test_every_stage_end_to_end_at_toy_size(tmp_path, capsys):
+    """Pretrain, fine-tune both ways, export and serve in a fresh TensorFlow-only process."""
+    corpus = write_corpus(tmp_path / "text")
+    work = tmp_path / "work"
+    argv = ["--work_dir", str(work), "--corpus", str(corpus), "--corpus_format", "lines", "--vocab_size", "150",
+            "--dupe_factor", "1", "--max_seq_length", "32", "--max_predictions_per_seq", "4",
+            "--train_batch_size", "8", "--num_train_steps", "2", "--save_checkpoints_steps", "1",
+            "--finetune_epochs", "1"]
+    assert demo.main(argv) == 0
+    summary = (work / "summary.txt").read_text()
+    for stage in ("pretrain", "finetune", "export", "serve"):
+        assert f"{stage:<10}done" in summary, summary
+    assert "unigram baseline" in summary and "random init accuracy" in summary
+    assert "fresh process, imports: tensorflow, tensorflow_text" in summary
+    out = capsys.readouterr().out
+    assert "fill-mask" in out and "classify" in out
+    assert os.path.isdir(work / "export" / "classifier") and os.path.isdir(work / "export" / "fill-mask")

@@ -152,3 +152,26 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint_once_restarted(nodrop,
         assert code == 0, err[-4000:]
     results = json.loads((output_dir / "results.json").read_text())
     assert results["resumed_from"] == last and results["train_batches"] == STEPS
+
+
+def test_sigterm_to_one_worker_stops_both_at_the_same_step_with_a_checkpoint(nodrop, tmp_path):
+    output_dir = tmp_path / "run"
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    workers = start_workers(nodrop, output_dir, temp_dir, "--num_train_steps=400", "--save_checkpoints_steps=200")
+    events = output_dir / "tensorboard" / "train"
+    deadline = time.time() + 400
+    while time.time() < deadline and all(w.poll() is None for w in workers):
+        if glob.glob(str(events / "events.out.tfevents.*")):
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)
+    workers[1].send_signal(signal.SIGTERM)  # the flag is all-reduced: the chief stops too
+    outputs = finish(workers, timeout=300)
+    for code, _, err in outputs:
+        assert code == 143, err[-3000:]
+    chief_message = [line for line in outputs[0][2].splitlines() if "stopped by a signal at batch" in line]
+    assert chief_message, outputs[0][2][-3000:]
+    batch = json.loads((output_dir / "results.json").read_text())["preempted"]["batch"]
+    assert 0 < batch < 400 and (output_dir / "checkpoints" / f"ckpt-{batch}.index").exists()
+    assert f"batch {batch};" in outputs[1][2]  # the worker that got the signal stopped at the same step
