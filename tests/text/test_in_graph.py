@@ -209,8 +209,8 @@ def original_pair_features(tok, text_a, text_b, length):
     leave a segment no piece, while the serving path must still pack them as the original did."""
     try:
         return tok.encode(text_a, text_b, max_seq_length=length)
-    except ValueError:
-        pass
+    except ValueError as refused:
+        assert "max_seq_length" in str(refused)
     a = tok.convert_tokens_to_ids(tok.tokenize(text_a))
     b = tok.convert_tokens_to_ids(tok.tokenize(text_b))
     while len(a) + len(b) > length - 3:
