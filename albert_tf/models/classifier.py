@@ -90,11 +90,7 @@ class AlbertClassifier(AlbertTaskModel):
         logits = self.classifier_head(pooled, training=training)
         if self.is_regression:
             return {"logits": logits, "predictions": ops.squeeze(logits, -1)}
-        return {
-            "logits": logits,
-            "probabilities": ops.softmax(logits, axis=-1),
-            "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32"),
-        }
+        return self.class_outputs(logits)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

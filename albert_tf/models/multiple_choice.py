@@ -76,11 +76,7 @@ class AlbertMultipleChoice(AlbertTaskModel):
         flat = {key: self._per_option(inputs[key], key) for key in INPUT_KEYS}
         pooled = self.backbone(flat, training=training)["pooled_output"]
         logits = ops.reshape(self.choice_head(pooled, training=training), (-1, self.num_choices))
-        return {
-            "logits": logits,
-            "probabilities": ops.softmax(logits, axis=-1),
-            "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32"),
-        }
+        return self.class_outputs(logits)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

@@ -7,6 +7,7 @@ original's TFRecords, labels included; extra keys in a batch are ignored.
 """
 
 import keras
+from keras import ops
 
 from albert_tf.config import AlbertConfig
 from albert_tf.models.backbone import AlbertBackbone, as_config, deserialize_model, serialize_model
@@ -49,6 +50,15 @@ class AlbertTaskModel(keras.Model):
         selected = select_inputs(inputs, self.input_keys, type(self).__name__)
         selected.update({key: inputs[key] for key in self.optional_input_keys if key in inputs})
         return super().__call__(selected, *args, **kwargs)
+
+    @staticmethod
+    def class_outputs(logits):
+        """`logits` [..., C] with their softmax and arg-max class, the outputs of every class-scoring head."""
+        return {
+            "logits": logits,
+            "probabilities": ops.softmax(logits, axis=-1),
+            "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32"),
+        }
 
     def labels(self, x, y, keys, integer_keys=()):
         """The label tensors, from `y` when given, else from the features dict `x`."""
