@@ -5,9 +5,10 @@
 features in a pool of ``num_workers`` processes (contiguous chunks, results in order, so the records
 are the same for any worker count), and writes one TFRecord file with the original's feature names,
 dtypes, lengths and record order (schemas in :mod:`albert_tf.data.schemas`). Next to it go a JSON
-summary (examples, features, truncated share, seconds) and, for SQuAD evaluation features, the
-metadata post-processing needs (``<output_file>.meta.json``, read by
-:func:`albert_tf.tasks.squad.load_squad_features`). Every file is written atomically.
+summary (examples, features, truncated share, seconds) and ``<output_file>.meta.json``: for SQuAD
+evaluation features, what post-processing needs (read by :func:`albert_tf.tasks.squad.load_squad_features`);
+for RACE, each record's question id and level (middle/high), which the records' original schema has
+no room for and the per-level accuracies need. Every file is written atomically.
 
 ``split="train"`` for SQuAD means training features (answer positions, examples shuffled with
 ``random.Random(12345)`` first, as the original runner); ``dev``/``test`` give evaluation features.
@@ -30,6 +31,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -145,7 +147,7 @@ def default_summary_path(output_file: str) -> str:
 
 
 def default_meta_path(output_file: str) -> str:
-    """Where SQuAD evaluation metadata goes: ``<output_file>.meta.json``."""
+    """Where SQuAD evaluation metadata and RACE levels go: ``<output_file>.meta.json``."""
     return output_file + ".meta.json"
 
 
@@ -231,7 +233,10 @@ def _progress(enabled: Optional[bool], **kwargs):
 
 def _pool(num_workers: int, initargs):
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # fork starts fastest, but a child forked from a process whose TensorFlow runtime runs threads
+    # (albert-finetune converting in-process, a multi-worker strategy's gRPC server) can deadlock.
+    use_fork = "fork" in methods and "tensorflow" not in sys.modules
+    context = multiprocessing.get_context("fork" if use_fork else "spawn")
     return context.Pool(num_workers, initializer=_init_worker, initargs=initargs)
 
 
@@ -308,6 +313,9 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
     if is_squad and not config.is_training:
         meta_path = config.meta_file or default_meta_path(config.output_file)
         write_json_atomic(meta_path, squad_metadata(config, examples, meta_features), indent=None)
+    elif config.family == "race":
+        meta_path = config.meta_file or default_meta_path(config.output_file)
+        write_json_atomic(meta_path, race_metadata(config, examples, padding), indent=None)
 
     features = int(totals.get("features", 0))
     summary = {
@@ -342,6 +350,26 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
         records, config.output_file, summary["seconds"]["total"],
     )
     return summary
+
+
+RACE_META_FORMAT = "albert_tf.race_examples"
+
+
+def race_metadata(config: FinetuningDataConfig, examples: Sequence, padding: int) -> dict:
+    """The content of a RACE ``<output_file>.meta.json``: one entry per record, in record order.
+
+    ``levels`` is "middle" or "high" for each question (its file's folder) and "" for the padding
+    records; ``article_ids`` each question's article id (its JSON ``id``, else its file name).
+    """
+    return {
+        "format": RACE_META_FORMAT,
+        "format_version": 1,
+        "task": config.task_name,
+        "split": config.split,
+        "data_dir": os.path.abspath(config.data_dir),
+        "article_ids": [e.example_id for e in examples] + [""] * padding,
+        "levels": [e.level for e in examples] + [""] * padding,
+    }
 
 
 def squad_metadata(config: FinetuningDataConfig, examples: Sequence, features: List[dict]) -> dict:

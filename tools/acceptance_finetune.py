@@ -7,7 +7,7 @@ Results and the exact commands go to <docs_dir>/finetune_acceptance.{json,md}. R
 eval_results.txt exists are not repeated, so an interrupted acceptance picks up where it stopped.
 
     python tools/acceptance_finetune.py --pretrained /tmp/albert_acceptance/pretrain/model.keras \\
-        --spm_model_file /tmp/albert_acceptance/spm.model --train_step 60 --docs_dir docs
+        --spm_model_file /tmp/albert_acceptance/spm.model --docs_dir docs
 """
 
 import argparse
@@ -27,6 +27,11 @@ def read_eval_results(path):
         return {k: float(v) for k, v in (line.strip().split(" = ") for line in f if " = " in line)}
 
 
+def _train_rows(folder):
+    with open(os.path.join(folder, "train.tsv"), encoding="utf-8") as f:
+        return sum(1 for _ in f) - 1  # the header
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
@@ -37,8 +42,11 @@ def main(argv=None):
     p.add_argument("--work_dir", default="/tmp/albert_finetune_acceptance")
     p.add_argument("--docs_dir", default="docs")
     p.add_argument("--tasks", default="sst-2,mrpc,sts-b,rte")
-    p.add_argument("--train_step", type=int, default=60)
-    p.add_argument("--train_batch_size", type=int, default=16)
+    p.add_argument("--train_step", type=int, default=None,
+                   help="steps per task (default: --num_train_epochs over the task's training set, at most --max_train_step)")
+    p.add_argument("--num_train_epochs", type=float, default=3.0)
+    p.add_argument("--max_train_step", type=int, default=1500)
+    p.add_argument("--train_batch_size", type=int, default=32)
     p.add_argument("--eval_batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=1e-4)
     p.add_argument("--max_seq_length", type=int, default=128)
@@ -58,6 +66,8 @@ def main(argv=None):
     log = os.path.join(args.work_dir, "acceptance.log")
     runs = []
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+        steps = args.train_step or min(args.max_train_step, max(1, int(
+            args.num_train_epochs * _train_rows(os.path.join(shared, "glue_data", FOLDERS[task])) / args.train_batch_size)))
         for start, init in (("pretrained", os.path.abspath(args.pretrained)), ("random init", None)):
             out = os.path.join(args.work_dir, task, start.replace(" ", "_"))
             command = [
@@ -65,10 +75,10 @@ def main(argv=None):
                 f"--data_dir={os.path.join(shared, 'glue_data', FOLDERS[task])}",
                 f"--albert_config_file={os.path.abspath(config)}", f"--spm_model_file={os.path.abspath(args.spm_model_file)}",
                 f"--output_dir={out}", f"--cached_dir={os.path.join(args.work_dir, task, 'records')}",
-                f"--max_seq_length={args.max_seq_length}", f"--train_step={args.train_step}",
-                f"--warmup_step={args.train_step // 10}", f"--train_batch_size={args.train_batch_size}",
+                f"--max_seq_length={args.max_seq_length}", f"--train_step={steps}",
+                f"--warmup_step={steps // 10}", f"--train_batch_size={args.train_batch_size}",
                 f"--eval_batch_size={args.eval_batch_size}", f"--learning_rate={args.learning_rate}",
-                f"--save_checkpoints_steps={args.train_step}", "--strategy=one_device", "--precision=fp32",
+                f"--save_checkpoints_steps={steps}", "--strategy=one_device", "--precision=fp32",
                 "--noexport", "--verbose=2",
             ] + ([f"--init_checkpoint={init}"] if init else [])
             results_file = os.path.join(out, "eval_results.txt")
@@ -83,7 +93,7 @@ def main(argv=None):
                     sys.exit(f"{task} ({start}) failed with exit code {done.returncode}; see {log}")
             scores = read_eval_results(results_file)
             results = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
-            runs.append({"task": task, "start": start, "metric": METRICS[task], "value": scores[METRICS[task]],
+            runs.append({"task": task, "start": start, "metric": METRICS[task], "value": scores[METRICS[task]], "steps": steps,
                          "scores": scores, "train_seconds": results.get("train_seconds"),
                          "wall_seconds": time.time() - tick, "command": " ".join(command)})
             print(f"{task:6} {start:11} {METRICS[task]} = {scores[METRICS[task]]:.4f}", flush=True)
@@ -101,13 +111,14 @@ def main(argv=None):
         f"L={model_config['num_hidden_layers']}, vocab {model_config['vocab_size']} (the acceptance pretraining's "
         f"SentencePiece model). {args.note}".rstrip(),
         "",
-        f"Each run: {args.train_step} steps of {args.train_batch_size} examples (AdamW, lr {args.learning_rate}, "
-        f"{args.train_step // 10} warm-up steps, linear decay), max_seq_length {args.max_seq_length}, length buckets, "
+        f"Each run: {args.num_train_epochs:g} epochs of the task's training set (at most {args.max_train_step} steps; "
+        f"the steps column) in batches of {args.train_batch_size} (AdamW, lr {args.learning_rate}, "
+        f"10% warm-up steps, linear decay), max_seq_length {args.max_seq_length}, length buckets, "
         f"fp32 on CPU ({summary['machine']}); the full dev set scored once at the end. Same seed, records and "
         "settings for both columns; only `--init_checkpoint` differs.",
         "",
-        "| task | dev metric | pretrained | random init | difference | train s (pretrained / random) |",
-        "|---|---|---|---|---|---|",
+        "| task | steps | dev metric | pretrained | random init | difference | train s (pretrained / random) |",
+        "|---|---|---|---|---|---|---|",
     ]
     by_task = {}
     for run in runs:
@@ -115,7 +126,7 @@ def main(argv=None):
     for task, pair in by_task.items():
         a, b = pair.get("pretrained"), pair.get("random init")
         if a and b:
-            lines.append(f"| {task} | {a['metric']} | {a['value']:.4f} | {b['value']:.4f} | {a['value'] - b['value']:+.4f} | "
+            lines.append(f"| {task} | {a['steps']} | {a['metric']} | {a['value']:.4f} | {b['value']:.4f} | {a['value'] - b['value']:+.4f} | "
                          f"{(a['train_seconds'] or 0):.0f} / {(b['train_seconds'] or 0):.0f} |")
     lines += ["", "Commands:", "", "```"] + [run["command"] for run in runs] + ["```", ""]
     with open(os.path.join(args.docs_dir, "finetune_acceptance.md"), "w", encoding="utf-8") as f:

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_checkpoints_steps", type=int, default=50,
                    help="pretraining checkpoint interval, also the resolution of the curves")
     p.add_argument("--finetune_epochs", type=int, default=3)
+    # 5e-4 made the pretrained run's result hinge on the order of the batches (0.54 to 0.80 held-out
+    # accuracy between seeds); at 2e-4 both initialisations land within 0.02 across seeds.
+    p.add_argument("--finetune_learning_rate", type=float, default=2e-4,
+                   help="fine-tuning learning rate (AdamW), the same for both initialisations")
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
     p.add_argument("--presets", action="store_true",
                    help="only print every published preset's parameter count next to the paper's, and exit")
@@ -132,7 +136,7 @@ class Demo:
                         "dupe_factor": a.dupe_factor},
             "pretrain": {"batch": a.train_batch_size, "steps": a.num_train_steps, "lr": a.learning_rate,
                          "optimizer": a.optimizer, "config": TINY_CONFIG},
-            "finetune": {"epochs": a.finetune_epochs},
+            "finetune": {"epochs": a.finetune_epochs, "lr": a.finetune_learning_rate},
         }
         settings = {}
         for stage in STAGES[: STAGES.index(name) + 1]:
@@ -280,7 +284,7 @@ class Demo:
         steps = max(1, a.finetune_epochs * task_files.train_examples // batch)
         task = register_task(Task(
             name="which-book", family="classification", labels=tuple(task_files.labels), best_key="eval_accuracy",
-            defaults=TaskDefaults(learning_rate=5e-4, train_batch_size=batch, max_seq_length=a.max_seq_length,
+            defaults=TaskDefaults(learning_rate=a.finetune_learning_rate, train_batch_size=batch, max_seq_length=a.max_seq_length,
                                   save_checkpoints_steps=max(1, steps // 4), train_step=steps,
                                   warmup_step=steps // 10, eval_batch_size=64),
             description="which book a sentence comes from (albert-demo)"), replace=True)
@@ -306,6 +310,10 @@ class Demo:
         note = (f"held-out accuracy {metrics['pretrained accuracy']:.3f} from the pretrained weights vs "
                 f"{metrics['random init accuracy']:.3f} from random initialisation ({gain:+.3f}; "
                 f"chance {1 / len(task_files.labels):.3f})")
+        if gain <= 0.01:
+            note += (f"; pretraining did not help at {a.num_train_steps} steps, likely because which book a "
+                     "sentence is from shows in its words, which the randomly initialised model learns directly "
+                     "from the labelled sentences")
         print(note)
         return StageResult("finetune", steps=steps, metrics=metrics, artifacts=artifacts, note=note)
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 
 from tools.flags import add_bool, cli_entry_point, show_defaults
@@ -73,6 +74,8 @@ def build_parser():
     p.add_argument("--train_records", default=None, help="ready TFRecords in the task's schema instead of raw files (comma list/globs)")
     p.add_argument("--eval_records", default=None)
     p.add_argument("--predict_records", default=None)
+    p.add_argument("--classifier_dropout", type=float, default=0.1,
+                   help="dropout before the task head (the original's 0.1, always on in training)")
     add_bool(p, "bucket_by_length", True, "batch examples of similar length, trimmed to one of a few static lengths")
     p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
@@ -133,19 +136,30 @@ def convert(args, task, split, source, cache_dir):
         return output
     from data_prep.finetuning import FinetuningDataConfig, create_finetuning_data
 
-    # Written under a temporary name and renamed last, so a killed conversion never looks cached.
-    tmp = output + ".incomplete"
+    # Written into a private folder and renamed into place, the records last, so a killed conversion never
+    # looks cached and workers of a multi-worker run converting the same split never share a file.
+    private = os.path.join(cache_dir, f".converting-{os.getpid()}")
+    os.makedirs(private, exist_ok=True)
+    base = os.path.join(private, os.path.basename(output))
     logging.info("converting %s (%s split of %s) into %s", source, split, task.name, output)
     create_finetuning_data(FinetuningDataConfig(
-        task=task.name, output_file=tmp, spm_model_file=args.spm_model_file, split=split,
+        task=task.name, output_file=base, spm_model_file=args.spm_model_file, split=split,
         data_dir=None if task.is_squad else source, input_file=source if task.is_squad else None,
         do_lower_case=args.do_lower_case, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
         max_query_length=args.max_query_length, max_qa_length=args.max_qa_length,
-        summary_file=output + ".summary.json", meta_file=output + ".meta.json", progress=None,
+        summary_file=base + ".summary.json", meta_file=base + ".meta.json", progress=None,
     ))
-    with open(output + ".key.json", "w", encoding="utf-8") as f:
+    with open(base + ".key.json", "w", encoding="utf-8") as f:
         json.dump(identity, f, indent=2, sort_keys=True)
-    os.replace(tmp, output)
+    with open(base + ".summary.json", encoding="utf-8") as f:
+        summary = json.load(f)
+    summary.update(output_file=output, meta_file=output + ".meta.json" if summary.get("meta_file") else None)
+    with open(base + ".summary.json", "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+    for suffix in (".summary.json", ".meta.json", ".key.json", ""):
+        if os.path.exists(base + suffix):
+            os.replace(base + suffix, output + suffix)
+    shutil.rmtree(private, ignore_errors=True)
     return output
 
 
@@ -217,8 +231,16 @@ def run(args):
         raise ValueError(f"--task {task.name} has no training data (it is scored with a {task.eval_task} model: --do_predict).")
     if args.max_seq_length is None:
         args.max_seq_length = task.defaults.max_seq_length
-    config = _config(args)
+    if args.albert_config_file and not os.path.exists(args.albert_config_file):
+        raise FileNotFoundError(f"--albert_config_file {args.albert_config_file}: no such file.")
+    # Raw files are converted first (no TensorFlow), then the strategy is made before any other TensorFlow
+    # work: a multi-worker strategy configures the runtime, which reading a .keras config would start.
     train_files, eval_files, predict_files = resolve_records(args, task)
+    from albert_tf.training.strategy import select_strategy
+
+    strategy = select_strategy("tpu" if args.use_tpu else args.strategy, tpu=args.tpu, tpu_zone=args.tpu_zone,
+                               gcp_project=args.gcp_project)
+    config = _config(args)
 
     train_step, warmup_step = args.train_step, args.warmup_step
     if task.is_squad and args.do_train and train_step is None:
@@ -248,6 +270,7 @@ def run(args):
         init_checkpoint=args.init_checkpoint,
         init_from_group0=args.init_from_group0,
         bucket_by_length=args.bucket_by_length,
+        classifier_dropout=args.classifier_dropout,
         strategy="tpu" if args.use_tpu else args.strategy,
         tpu=args.tpu,
         tpu_zone=args.tpu_zone,
@@ -269,9 +292,18 @@ def run(args):
             raise FileNotFoundError(f"{meta_file}: SQuAD evaluation records need the feature metadata written beside them.")
         evaluate_fn, predict_fn = squad_hooks(task, meta_file, args.predict_file, n_best_size=args.n_best_size,
                                               max_answer_length=args.max_answer_length)
+    if task.family == "multiple_choice" and task.name == "race" and eval_files:
+        meta_file = eval_files[0] + ".meta.json"
+        if len(eval_files) == 1 and os.path.exists(meta_file):
+            from albert_tf.training.finetuning import race_hooks
+
+            evaluate_fn = race_hooks(task, meta_file)
+        else:
+            logging.warning("no %s beside the RACE evaluation records: overall accuracy only (middle/high need the "
+                            "levels albert-create-finetuning-data writes there)", meta_file)
     result = run_finetuning(task, config, options, train_files, eval_files, predict_files,
                             do_train=args.do_train, do_eval=args.do_eval, do_predict=args.do_predict,
-                            evaluate_fn=evaluate_fn, predict_fn=predict_fn)
+                            evaluate_fn=evaluate_fn, predict_fn=predict_fn, strategy=strategy)
     summary = {k: result.results[k] for k in ("train_steps", "train_seconds", "eval", "best_step", "prediction_files",
                                               "model_file", "resumed_from", "initialised_from") if k in result.results}
     print(f"albert-finetune {task.name} finished: {json.dumps(summary, default=str)}")

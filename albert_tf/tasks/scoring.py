@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from albert_tf import metrics
+
 __all__ = ["classification_scores", "regression_scores", "tagging_scores"]
 
 
@@ -31,24 +33,6 @@ def _log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def matthews_correlation(predictions, labels, weights=None):
-    """(TP·TN − FP·FN)/√((TP+FP)(TP+FN)(TN+FP)(TN+FN)) from weighted counts; 0 when a factor is 0 (spec 7.5)."""
-    w = _weights(weights, len(labels))
-    p, y = np.asarray(predictions) == 1, np.asarray(labels) == 1
-    tp, tn = np.sum(w * (p & y)), np.sum(w * (~p & ~y))
-    fp, fn = np.sum(w * (p & ~y)), np.sum(w * (~p & y))
-    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return float((tp * tn - fp * fn) / denominator) if denominator > 0 else 0.0
-
-
-def binary_f1(predictions, labels, weights=None):
-    """F1 of the positive class (label index 1), as GLUE reports for MRPC and QQP."""
-    w = _weights(weights, len(labels))
-    p, y = np.asarray(predictions) == 1, np.asarray(labels) == 1
-    tp, fp, fn = np.sum(w * (p & y)), np.sum(w * (p & ~y)), np.sum(w * (~p & y))
-    return float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn > 0 else 0.0
-
-
 def classification_scores(logits, labels, weights=None, extra=()):
     """`eval_accuracy`, `eval_loss` (mean cross-entropy) and the `extra` keys among `matthew_corr`, `f1`."""
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
@@ -56,46 +40,20 @@ def classification_scores(logits, labels, weights=None, extra=()):
     total = max(w.sum(), 1e-12)
     predictions = np.argmax(logits, axis=-1)
     nll = -_log_softmax(logits)[np.arange(len(labels)), labels]
-    scores = {
-        "eval_accuracy": float(np.sum(w * (predictions == labels)) / total),
-        "eval_loss": float(np.sum(w * nll) / total),
-    }
+    scores = {"eval_accuracy": metrics.accuracy(predictions, labels, w), "eval_loss": float(np.sum(w * nll) / total)}
     if "matthew_corr" in extra:
-        scores["matthew_corr"] = matthews_correlation(predictions, labels, w)
+        scores["matthew_corr"] = float(metrics.matthews_corr(predictions, labels, w))
     if "f1" in extra:
-        scores["f1"] = binary_f1(predictions, labels, w)
+        scores["f1"] = float(metrics.f1(predictions, labels, w))
     return scores
-
-
-def _ranks(values):
-    # Average ranks for ties, as Spearman's definition (and scipy.stats.rankdata) uses.
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), np.float64)
-    ranks[order] = np.arange(1, len(values) + 1)
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    sums = np.zeros(len(counts))
-    np.add.at(sums, inverse, ranks)
-    return (sums / counts)[inverse]
-
-
-def _pearson(x, y, w):
-    total = w.sum()
-    mx, my = np.sum(w * x) / total, np.sum(w * y) / total
-    cov = np.sum(w * (x - mx) * (y - my))
-    denominator = np.sqrt(np.sum(w * (x - mx) ** 2) * np.sum(w * (y - my) ** 2))
-    return float(cov / denominator) if denominator > 0 else 0.0
 
 
 def regression_scores(predictions, labels, weights=None):
     """STS-B: `pearson`, `spearman`, `MSE` and `eval_loss` (= MSE, the training loss)."""
-    x = np.asarray(predictions, np.float64).reshape(-1)
-    y = np.asarray(labels, np.float64).reshape(-1)
-    w = _weights(weights, len(y))
-    real = w > 0
-    mse = float(np.sum(w * (x - y) ** 2) / max(w.sum(), 1e-12))
+    mse = metrics.mean_squared_error(predictions, labels, weights)
     return {
-        "pearson": _pearson(x, y, w),
-        "spearman": _pearson(_ranks(x[real]), _ranks(y[real]), w[real]),
+        "pearson": metrics.pearson(predictions, labels, weights),
+        "spearman": float(metrics.spearman(predictions, labels, weights)),
         "MSE": mse,
         "eval_loss": mse,
     }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import time
 from typing import Callable, Optional
@@ -46,6 +45,7 @@ from albert_tf.training.runner import (
     distributed_dataset,
     initialise_weights,
     plan_fit_calls,
+    steps_per_execution_for,
     prepare_model_for_fit,
     read_json,
     write_json,
@@ -91,6 +91,8 @@ class FinetuningOptions:
     # Beyond the original.
     bucket_by_length: bool = True
     smallest_bucket: int = 32
+    #: Dropout before the task head (the original's 0.1; HuggingFace's `classifier_dropout_prob`).
+    classifier_dropout: float = 0.1
     strategy: str = "auto"
     tpu: Optional[str] = None
     tpu_zone: Optional[str] = None
@@ -125,6 +127,8 @@ class FinetuningOptions:
                 raise ValueError(f"--{name} must be positive, got {value}.")
         if self.train_step is None or self.train_step <= 0:
             raise ValueError(f"--train_step must be positive, got {self.train_step}.")
+        if not 0.0 <= self.classifier_dropout < 1.0:
+            raise ValueError(f"--classifier_dropout must be in [0, 1), got {self.classifier_dropout}.")
         if self.warmup_step is None or self.warmup_step < 0:
             raise ValueError(f"--warmup_step must be >= 0, got {self.warmup_step}.")
         if self.precision not in PRECISIONS:
@@ -352,6 +356,35 @@ def score_outputs(task: Task, outputs: dict) -> dict:
     raise ValueError(f"task {task.name!r} ({task.family}) is scored from its predictions, not from logits.")
 
 
+def race_hooks(task: Task, meta_file: str):
+    """`evaluate_fn` for RACE: the original's overall accuracy plus `middle_accuracy` and `high_accuracy`.
+
+    `meta_file` is the `.meta.json` that `albert-create-finetuning-data` writes beside RACE records
+    (each record's level, which the records themselves cannot carry in the original's schema).
+    """
+    with open(meta_file, encoding="utf-8") as f:
+        meta = json.load(f)
+    levels = meta.get("levels") if meta.get("format") == "albert_tf.race_examples" else None
+    if levels is None:
+        raise UserInputError(f"{meta_file}: not RACE record metadata (no 'levels' list of format albert_tf.race_examples).")
+
+    def evaluate(outputs):
+        from albert_tf.metrics import race_scores
+
+        scores = score_outputs(task, outputs)
+        if len(levels) != len(outputs["logits"]):
+            raise UserInputError(f"{meta_file} lists {len(levels)} records, the evaluation records hold "
+                                 f"{len(outputs['logits'])}; regenerate one of them.")
+        weights = np.asarray(outputs.get("is_real_example", np.ones(len(levels))), np.float64).reshape(-1)
+        # Padding records ("" level, weight 0) are counted under no level.
+        named = np.asarray([level or "middle" for level in levels])
+        per_level = race_scores(np.argmax(outputs["logits"], axis=-1), outputs["label_ids"], named, weights)
+        scores.update({k: v for k, v in per_level.items() if k != "eval_accuracy"})
+        return scores
+
+    return evaluate
+
+
 V2_OUTPUTS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index", "cls_logits")
 
 
@@ -425,13 +458,15 @@ def run_finetuning(
     evaluate_fn: Optional[Callable[[dict], dict]] = None,
     predict_fn: Optional[Callable[[dict, str], list]] = None,
     callbacks=(),
+    strategy=None,
 ):
     """Fine-tunes, evaluates and predicts for `task` (a name or a `Task`); returns a `FinetuningResult`.
 
     `train_files`/`eval_files`/`predict_files` are TFRecord files in the task's record schema.
     `evaluate_fn(outputs)` turns gathered eval outputs into scores (default: `score_outputs`; SQuAD
     passes its post-processing); `predict_fn(outputs, output_dir)` writes prediction files and returns
-    their paths (GLUE's are written here when it is None).
+    their paths (GLUE's are written here when it is None). `strategy`: a ready `tf.distribute.Strategy`
+    (default: the one `options.strategy` names, created first, as multi-worker training requires).
     """
     task = get_task(task) if isinstance(task, str) else task
     options = options.resolved(task)
@@ -443,11 +478,14 @@ def run_finetuning(
         raise ValueError("--do_eval needs evaluation records (--data_dir or --predict_file).")
     if do_predict and not predict_files:
         raise ValueError("--do_predict needs test records (--data_dir or --predict_file).")
+    if strategy is None:
+        # Before any other TensorFlow op: MultiWorkerMirroredStrategy configures the runtime at creation.
+        strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone,
+                                   gcp_project=options.gcp_project)
     for files, training in ((train_files if do_train else None, True), (eval_files if do_eval else None, False),
                             (predict_files if do_predict else None, False)):
         if files:
             check_records(files, task, options.max_seq_length, training)
-    strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone, gcp_project=options.gcp_project)
     role = WorkerRole(strategy, options.output_dir)
     try:
         return _run(task, config, options, strategy, role, train_files, eval_files, predict_files, do_train, do_eval,
@@ -476,11 +514,11 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
     if resuming:
         record.check(settings)
     save_every = min(options.save_checkpoints_steps, options.train_step)
-    steps_per_execution = math.gcd(options.iterations_per_loop, save_every, options.log_every_steps)
+    steps_per_execution = steps_per_execution_for(role, options.iterations_per_loop, save_every, options.log_every_steps)
     results = {"task": task.name, "precision": policy, "replicas": replicas, "options": dataclasses.asdict(options)}
     with strategy.scope():
         backbone = AlbertBackbone(config, dtype=policy)
-        model = task.build_model(backbone)
+        model = task.build_model(backbone, dropout=options.classifier_dropout)
         if options.init_checkpoint and not resuming:
             results["initialised_from"] = initialise(model, options.init_checkpoint, options.init_from_group0)
             logger.info("initialised from %s", results["initialised_from"])

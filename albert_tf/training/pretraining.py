@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import time
 from typing import Callable, Optional
@@ -37,6 +36,7 @@ from albert_tf.training.runner import (
     initialise_weights,
     plan_fit_calls,
     prepare_model_for_fit,
+    steps_per_execution_for,
     read_json,
     write_json,
 )
@@ -185,14 +185,7 @@ def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_
         record.check(settings)
 
     save_every = min(options.save_checkpoints_steps, options.total_batches)
-    steps_per_execution = math.gcd(options.iterations_per_loop, save_every, options.log_every_steps)
-    if role.multi_worker and steps_per_execution > 1:
-        # Keras 3 runs several steps per execution in a while loop over `get_next_as_optional` inside
-        # `tf.cond`; with collective ops in the step that graph fails ("You must feed a value for
-        # placeholder tensor ...while/cond/Placeholder").
-        logger.warning("--iterations_per_loop: one step per execution under MultiWorkerMirroredStrategy "
-                       "(Keras 3's multi-step loop fails with collective ops)")
-        steps_per_execution = 1
+    steps_per_execution = steps_per_execution_for(role, options.iterations_per_loop, save_every, options.log_every_steps)
     results = {"precision": policy, "replicas": replicas, "jit_compile": jit_compile}
     with strategy.scope():
         model = AlbertPretrainer(config, dtype=policy)

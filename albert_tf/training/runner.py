@@ -591,6 +591,20 @@ class FitCall:
         return self.start + self.steps_per_epoch * self.epochs
 
 
+def steps_per_execution_for(role: WorkerRole, iterations_per_loop: int, save_every: int, log_every: int) -> int:
+    """Steps per `fit` execution: the largest that divides `--iterations_per_loop`, the checkpoint and
+    the logging intervals (so no checkpoint or log step falls inside an execution); 1 under
+    MultiWorkerMirroredStrategy, where Keras 3's multi-step loop (a while loop over
+    `get_next_as_optional` inside `tf.cond`) fails with collective ops in the step ("You must feed a
+    value for placeholder tensor ...while/cond/Placeholder")."""
+    steps = math.gcd(iterations_per_loop, save_every, log_every)
+    if role.multi_worker and steps > 1:
+        logger.warning("--iterations_per_loop: one step per execution under MultiWorkerMirroredStrategy "
+                       "(Keras 3's multi-step loop fails with collective ops)")
+        steps = 1
+    return steps
+
+
 def plan_fit_calls(done: int, total: int, save_every: int, steps_per_execution: int) -> List[FitCall]:
     """The `fit` calls from step `done` to `total`, a checkpoint every `save_every` steps and at the end.
 

@@ -197,3 +197,18 @@ def test_summary_digest_is_stable(inputs, ft_spm_model, tmp_path):
     second = create_finetuning_data(config)
     assert hashlib.sha256(open(config.output_file, "rb").read()).hexdigest() == digest
     assert first["records"] == second["records"] == 4
+
+
+def test_race_records_carry_their_levels_beside_them(inputs, ft_spm_model, tmp_path):
+    # The original schema has no level feature; the per-level accuracies read it from OUTPUT.meta.json,
+    # one entry per record in record order, the padding records with an empty level.
+    config = FinetuningDataConfig(task="race", data_dir=inputs["race"], split="dev", spm_model_file=ft_spm_model,
+                                  output_file=str(tmp_path / "race.tfrecord"), max_seq_length=32, max_qa_length=10,
+                                  pad_to_batch_size=3, num_workers=1)
+    summary = create_finetuning_data(config)
+    with open(summary["meta_file"], encoding="utf-8") as f:
+        meta = json.load(f)
+    assert meta["format"] == "albert_tf.race_examples" and summary["records"] == 6
+    # middle before high; the middle folder's files in name order ("10.txt" < "2.txt")
+    assert meta["levels"] == ["middle", "middle", "middle", "high", "", ""]
+    assert meta["article_ids"] == ["middle10.txt", "middle2.txt", "middle2.txt", "high1.txt", "", ""]

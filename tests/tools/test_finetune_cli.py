@@ -252,6 +252,10 @@ def test_race_train_eval_predict(fixtures, tmp_path):
                  "--train_batch_size=4", "--max_qa_length=12", task="race", data=str(tmp_path)))
     scores = read_eval_results(out)
     assert 0.0 <= scores["eval_accuracy"] <= 1.0 and scores["global_step"] == 4
+    # Per level from the levels written beside the records: 2 articles x 2 questions in each folder.
+    assert scores["middle_total"] == 4 and scores["high_total"] == 4
+    overall = (scores["middle_accuracy"] * 4 + scores["high_accuracy"] * 4) / 8
+    assert abs(overall - scores["eval_accuracy"]) < 1e-9
     submit = (out / "submit_results.tsv").read_text().splitlines()
     assert len(submit) == 1 + 4 and all(line.split("\t")[1] in "ABCD" for line in submit[1:])
     assert all(len(line.split("\t")) == 4 for line in (out / "test_results.tsv").read_text().splitlines())
