@@ -32,7 +32,7 @@ import logging
 import multiprocessing
 import os
 import re
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from albert_tf.text.tokenizer import Utf8DecodeCounter, iter_text_lines
 from data_prep import fileio
@@ -107,24 +107,121 @@ def _is_utf8(encoding: str) -> bool:
 
 
 def check_encoding(encoding: str) -> str:
-    """The codec name of ``encoding``; ``CorpusError`` for one Python does not know."""
+    """The codec name of ``encoding``; ``CorpusError`` for one Python does not know as a text encoding."""
     try:
-        return codecs.lookup(encoding).name
+        name = codecs.lookup(encoding).name
+        # codecs also knows bytes-to-bytes (base64, zlib) and str-to-str (rot13) codecs, which
+        # cannot read a file; encoding a str is what tells them apart.
+        "".encode(name)
     except LookupError:
         raise CorpusError(f"--input_encoding {encoding!r} is not a known text encoding (e.g. utf-8, latin-1, utf-16)") from None
+    return name
+
+
+def holds_nul_bytes(encoding: str) -> bool:
+    """Whether text in ``encoding`` holds NUL bytes (UTF-16, UTF-32), which the binary-file check refuses.
+
+    Example:
+
+    >>> holds_nul_bytes("utf-16"), holds_nul_bytes("latin-1")
+    (True, False)
+    """
+    return b"\0" in "\n".encode(encoding)
+
+
+def newline_is_one_byte(encoding: str) -> bool:
+    """Whether ``encoding`` writes a newline as the byte 0x0A, so that lines can be found in the raw bytes.
+
+    True for the ASCII-compatible encodings (latin-1, cp1252, gb18030, shift_jis, ...), false for
+    UTF-16 and UTF-32.
+
+    Example:
+
+    >>> newline_is_one_byte("cp1252"), newline_is_one_byte("utf-16-le")
+    (True, False)
+    """
+    return "\n".encode(encoding) == b"\n"
+
+
+def _not_valid(path: str, number: int, encoding: str, error: UnicodeDecodeError) -> CorpusError:
+    return CorpusError(f"{path}: line {number} is not valid {encoding} ({error.reason})")
+
+
+def iter_decoded_lines(fileobj, encoding: str, path: str) -> Iterator[Tuple[int, str]]:
+    """``(bytes read, line)`` for every line of the binary ``fileobj``, decoded strictly as ``encoding``.
+
+    Lines end at "\\n" only and keep it, as UTF-8 lines read as bytes do, so a corpus splits into
+    the same lines whatever its encoding. A line that does not decode is a ``CorpusError`` naming
+    ``path`` and the line number. The byte counts add up to what was read (for progress bars).
+
+    Example:
+
+    >>> import io
+    >>> list(iter_decoded_lines(io.BytesIO("caf\\xe9\\nna\\xefve".encode("cp1252")), "cp1252", "a.txt"))
+    [(5, 'café\\n'), (5, 'naïve')]
+    >>> list(iter_decoded_lines(io.BytesIO(b"ok\\n\\x81\\n"), "cp1252", "a.txt"))
+    Traceback (most recent call last):
+    ...
+    data_prep.corpus.CorpusError: a.txt: line 2 is not valid cp1252 (character maps to <undefined>)
+    """
+    if newline_is_one_byte(encoding):
+        # Line by line, so that the line number of an error is exact.
+        for number, raw in enumerate(fileobj, 1):
+            try:
+                yield len(raw), raw.decode(encoding)
+            except UnicodeDecodeError as error:
+                raise _not_valid(path, number, encoding, error) from None
+        return
+    # A newline of several bytes (UTF-16, UTF-32): decode blocks and split the text.
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    lines_before, unreported = 0, 0
+    pending: List[str] = []  # the start of a line, in pieces: a long line must not be copied per block
+    while True:
+        block = fileobj.read(1 << 16)
+        final = not block
+        unreported += len(block)
+        state = decoder.getstate()
+        try:
+            text = decoder.decode(block, final)
+        except UnicodeDecodeError as error:
+            bad = lines_before + _newlines_before_error(decoder, state, block, final) + 1
+            raise _not_valid(path, bad, encoding, error) from None
+        if "\n" in text:
+            lines = ("".join(pending) + text).split("\n")
+            pending = [lines.pop()]
+            for line in lines:
+                yield unreported, line + "\n"
+                unreported = 0
+            lines_before += len(lines)
+        elif text:
+            pending.append(text)
+        if final:
+            break
+    if "".join(pending):
+        yield unreported, "".join(pending)
+
+
+def _newlines_before_error(decoder, state, block: bytes, final: bool) -> int:
+    # A block decodes all at once or not at all; byte by byte from the state before it tells how
+    # many of its lines were complete before the first invalid sequence.
+    decoder.setstate(state)
+    decoded = []
+    try:
+        for i in range(len(block)):
+            decoded.append(decoder.decode(block[i:i + 1]))
+        decoder.decode(b"", final)
+    except UnicodeDecodeError:
+        pass
+    return "".join(decoded).count("\n")
 
 
 def _iter_lines(path: str, counter: Utf8DecodeCounter, encoding: str) -> Iterator[str]:
     if _is_utf8(encoding):
         yield from iter_text_lines(path, counter)
         return
-    with open(path, encoding=encoding, errors="strict", newline=None) as f:
-        number = 0
-        try:
-            for number, line in enumerate(f, 1):
-                yield line.rstrip("\r\n")
-        except UnicodeDecodeError as error:
-            raise CorpusError(f"{path}: line {number + 1} is not valid {encoding} ({error.reason})") from None
+    with open(path, "rb") as f:
+        for _, line in iter_decoded_lines(f, encoding, path):
+            yield line.rstrip("\r\n")
 
 
 def wikitext_detokenize(text: str) -> str:
@@ -291,7 +388,7 @@ def prepare_corpus(inputs: Sequence[str], output: str, fmt: str = "lines", num_w
     if min_sentences < 1:
         raise CorpusError(f"--min_sentences must be at least 1; got {min_sentences}")
     encoding = check_encoding(input_encoding)
-    files = expand_inputs(inputs, refuse_binary=not encoding.startswith(("utf-16", "utf-32")))
+    files = expand_inputs(inputs, refuse_binary=not holds_nul_bytes(encoding))
     counter = Utf8DecodeCounter()
     params = train_sentence_splitter(
         (p for document in iter_documents(files, fmt, counter, encoding) for p in document), train_chars, abbreviations

@@ -29,7 +29,10 @@ times ``dupe_factor``.
   corpus. Readers should still shuffle (``albert_tf.data.pretraining_dataset`` does).
 * The end of an input file ends a document (the original carried it into the next file).
 * Invalid UTF-8 bytes become U+FFFD with a warning naming the first file and line (the original
-  dropped them silently).
+  dropped them silently). ``input_encoding`` reads other encodings that write a newline as the byte
+  0x0A (latin-1, cp1252, gb18030, ...), strictly: a line that does not decode stops the job, naming
+  the file and line, as ``albert-prepare-corpus`` does. Files are cut into chunks at ``\n`` bytes, so
+  UTF-16 and UTF-32 are refused; ``albert-prepare-corpus`` converts them to UTF-8.
 * ``do_permutation`` is rejected: its records have ``2 * max_predictions_per_seq`` predictions,
   which the original trainer could not read either. WordPiece vocabularies (``vocab_file`` without
   ``spm_model_file``) are not supported; ALBERT's released models are SentencePiece.
@@ -53,6 +56,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 
 from albert_tf.data.schemas import PRETRAINING_SCHEMA
+from albert_tf.errors import UserInputError
 from data_prep import fileio, token_store
 from data_prep.instances import (
     Block,
@@ -123,6 +127,7 @@ class PretrainingDataConfig:
     keep_work_dir: bool = False
     summary_file: Optional[str] = None
     progress: Optional[bool] = None
+    input_encoding: str = "utf-8"
 
     def instance_config(self) -> InstanceConfig:
         return InstanceConfig(
@@ -154,6 +159,7 @@ def validate_config(config: PretrainingDataConfig) -> None:
     if not config.spm_model_file:
         hint = " (--vocab_file is WordPiece, which ALBERT's models do not use)" if config.vocab_file else ""
         raise PretrainingDataError(f"--spm_model_file is required{hint}")
+    check_input_encoding(config.input_encoding)
     if config.ngram < 1:
         raise PretrainingDataError(f"--ngram must be at least 1; got {config.ngram}")
     if config.max_predictions_per_seq < 1:
@@ -172,6 +178,38 @@ def validate_config(config: PretrainingDataConfig) -> None:
         config.instance_config()
     except ValueError as err:
         raise PretrainingDataError(str(err)) from None
+
+
+def check_input_encoding(encoding: str) -> str:
+    """The codec name of ``--input_encoding``; ``PretrainingDataError`` unless it writes "\\n" as 0x0A.
+
+    The corpus is cut into chunks, and chunks into lines, at ``\\n`` bytes, which is right only
+    where that byte is always a newline: UTF-8 and the ASCII-compatible encodings (latin-1, cp1252,
+    iso-8859-*, gb18030, shift_jis, euc-*, ...), not UTF-16 or UTF-32.
+
+    Example:
+
+    >>> check_input_encoding("Latin-1")
+    'iso8859-1'
+    >>> check_input_encoding("utf-16")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    data_prep.pretraining.PretrainingDataError: --input_encoding utf-16 cannot be read here: ...
+    """
+    from data_prep.corpus import CorpusError, check_encoding, newline_is_one_byte
+
+    try:
+        name = check_encoding(encoding)
+    except CorpusError as error:
+        raise PretrainingDataError(str(error)) from None
+    if not newline_is_one_byte(name):
+        raise PretrainingDataError(
+            f"--input_encoding {encoding} cannot be read here: this job cuts files into lines at the byte "
+            f"0x0A, so it reads only encodings that write a newline as that one byte (utf-8, latin-1, "
+            f"cp1252, gb18030, ...), which {name} does not; convert the files first with "
+            f"albert-prepare-corpus --input_encoding {encoding} (it writes UTF-8)"
+        )
+    return name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,17 +330,18 @@ def _file_signature(path: str) -> Tuple[str, int, float]:
 _WORKER: Dict[str, object] = {}
 
 
-def _init_worker(spm_proto: bytes, do_lower_case: bool) -> None:
+def _init_worker(spm_proto: bytes, do_lower_case: bool, encoding: str = "utf-8") -> None:
     _WORKER.clear()
-    _WORKER["spm"] = (spm_proto, do_lower_case)
+    _WORKER["spm"] = (spm_proto, do_lower_case, encoding)
 
 
 def _chunk_tokenizer() -> token_store.ChunkTokenizer:
     if "chunker" not in _WORKER:
         from albert_tf.text.tokenizer import AlbertTokenizer
 
-        proto, lower = _WORKER["spm"]
-        _WORKER["chunker"] = token_store.ChunkTokenizer(AlbertTokenizer.from_proto(proto, do_lower_case=lower))
+        proto, lower, encoding = _WORKER["spm"]
+        tokenizer = AlbertTokenizer.from_proto(proto, do_lower_case=lower)
+        _WORKER["chunker"] = token_store.ChunkTokenizer(tokenizer, encoding)
     return _WORKER["chunker"]
 
 
@@ -533,6 +572,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
 
     started = time.time()
     validate_config(config)
+    encoding = check_input_encoding(config.input_encoding)
     files = expand_input_files(config.input_file)
     tokenizer = AlbertTokenizer(config.spm_model_file, do_lower_case=config.do_lower_case)
     masking = masking_config_for(tokenizer, config)
@@ -542,7 +582,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
     num_workers = config.num_workers or default_num_workers()
 
     fingerprint = token_store.store_fingerprint(
-        [_file_signature(f) for f in files], tokenizer.proto, config.do_lower_case
+        [_file_signature(f) for f in files], tokenizer.proto, config.do_lower_case, encoding
     )
     if config.work_dir:
         work_dir = config.work_dir
@@ -562,10 +602,10 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
     pool = None
     if num_workers > 1:
         pool = _pool_context().Pool(
-            num_workers, initializer=_init_worker, initargs=(tokenizer.proto, config.do_lower_case)
+            num_workers, initializer=_init_worker, initargs=(tokenizer.proto, config.do_lower_case, encoding)
         )
     else:
-        _init_worker(tokenizer.proto, config.do_lower_case)
+        _init_worker(tokenizer.proto, config.do_lower_case, encoding)
     try:
         store, tokenize_seconds = _build_store(files, store_dir, tokenizer, pool, num_workers, config)
         if store.num_documents == 0:
@@ -733,11 +773,16 @@ def _build_store(files, store_dir, tokenizer, pool, num_workers, config) -> Tupl
     chunks = token_store.plan_chunks(files, sizes, chunk_bytes)
     chunker_dtype = np.uint16 if tokenizer.vocab_size <= 65536 else np.int32
     writer = token_store.StoreWriter(store_dir, files, chunker_dtype)
-    with _progress(config.progress, total=sum(sizes), unit="B", unit_scale=True, desc="tokenize") as bar:
-        for result in _ordered_map(pool, _tokenize_task, chunks, 2 * num_workers):
-            writer.add(result)
-            bar.update(result.chunk.end - result.chunk.start)
-            bar.set_postfix(lines=writer.report.lines, refresh=False)
+    try:
+        with _progress(config.progress, total=sum(sizes), unit="B", unit_scale=True, desc="tokenize") as bar:
+            for result in _ordered_map(pool, _tokenize_task, chunks, 2 * num_workers):
+                writer.add(result)
+                bar.update(result.chunk.end - result.chunk.start)
+                bar.set_postfix(lines=writer.report.lines, refresh=False)
+    except UserInputError:
+        # A line that does not decode: the input must change, so the partial store is of no use.
+        writer.abort()
+        raise
     store = writer.finish()
     seconds = time.time() - started
     logger.info(

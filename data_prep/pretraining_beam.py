@@ -50,6 +50,7 @@ from data_prep.pretraining import (
     SUMMARY_VERSION,
     PretrainingDataConfig,
     PretrainingDataError,
+    check_input_encoding,
     corpus_warnings,
     default_summary_path,
     empty_corpus_error,
@@ -112,10 +113,11 @@ def _load_array(path: str) -> np.ndarray:
 class _TokenizeChunk:
     """DoFn body: tokenizes one chunk and writes its ids and line lengths next to the run."""
 
-    def __init__(self, spm_proto: bytes, do_lower_case: bool, run_dir: str):
+    def __init__(self, spm_proto: bytes, do_lower_case: bool, run_dir: str, encoding: str = "utf-8"):
         self.spm_proto = spm_proto
         self.do_lower_case = do_lower_case
         self.run_dir = run_dir
+        self.encoding = encoding
         self._chunker = None
 
     def __call__(self, chunk: token_store.Chunk):
@@ -125,7 +127,7 @@ class _TokenizeChunk:
             from albert_tf.text.tokenizer import AlbertTokenizer
 
             tokenizer = AlbertTokenizer.from_proto(self.spm_proto, do_lower_case=self.do_lower_case)
-            self._chunker = token_store.ChunkTokenizer(tokenizer)
+            self._chunker = token_store.ChunkTokenizer(tokenizer, self.encoding)
         with FileSystems.open(chunk.path) as f:
             result = self._chunker.tokenize_chunk(chunk, f)
         prefix = _join(self.run_dir, "chunks", f"chunk-{chunk.index:06d}")
@@ -136,6 +138,8 @@ class _TokenizeChunk:
             "prefix": prefix,
             "invalid_utf8_lines": result.invalid_utf8_lines,
             "invalid_utf8_count": result.invalid_utf8_count,
+            # Raised by BuildStore, the one step that knows the line's number in its file.
+            "decode_error": result.decode_error,
         }
 
 
@@ -154,6 +158,7 @@ def _build_store(metas: Sequence[dict], files: Sequence[str], run_dir: str, dtyp
             _load_array(meta["prefix"] + "-lines.npy"),
             meta["invalid_utf8_lines"],
             meta["invalid_utf8_count"],
+            meta["decode_error"],
         ))
     store = writer.finish()
     if store.num_documents == 0:
@@ -278,13 +283,14 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
 
     started = time.time()
     validate_config(config)
+    encoding = check_input_encoding(config.input_encoding)
     inputs = _expand_inputs(config.input_file)
     files = [path for path, _, _ in inputs]
     tokenizer = AlbertTokenizer(config.spm_model_file, do_lower_case=config.do_lower_case)
     masking = masking_config_for(tokenizer, config)
     outputs, is_pattern = resolve_output_files(config.output_file, config.num_output_shards)
     summary_path = config.summary_file or default_summary_path(config.output_file)
-    fingerprint = token_store.store_fingerprint(inputs, tokenizer.proto, config.do_lower_case)
+    fingerprint = token_store.store_fingerprint(inputs, tokenizer.proto, config.do_lower_case, encoding)
     job_prefix = config.output_fingerprint() + "-" + fingerprint
     previous = load_previous_summary(summary_path)
     if not config.overwrite:
@@ -314,7 +320,7 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
             pipeline
             | "Chunks" >> beam.Create(chunks)
             | "SpreadChunks" >> beam.Reshuffle()
-            | "Tokenize" >> beam.FlatMap(_TokenizeChunk(tokenizer.proto, config.do_lower_case, run_dir))
+            | "Tokenize" >> beam.FlatMap(_TokenizeChunk(tokenizer.proto, config.do_lower_case, run_dir, encoding))
         )
         plan = (
             metas

@@ -16,11 +16,14 @@ empty documents vanish. Unlike the original, the end of an input file also ends 
 original let the last document of one file run on into the next file).
 
 Files are cut into byte ranges ("chunks"); a chunk owns the lines that *start* inside its range, so
-chunks can be read independently and the store does not depend on how the corpus was cut.
+chunks can be read independently and the store does not depend on how the corpus was cut. The
+cut is on ``\n`` bytes, so the corpus must be UTF-8 or another encoding that writes a newline as the
+byte 0x0A (latin-1, cp1252, gb18030, ...); :func:`decode_lines` reads those strictly.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import hashlib
 import itertools
@@ -31,6 +34,8 @@ import shutil
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from albert_tf.errors import UserInputError
 
 STORE_FORMAT_VERSION = 1
 _LONG_COMMA_PIECE = re.compile("[^\x00],\x00")
@@ -103,6 +108,9 @@ class ChunkResult:
 
     ``line_lengths[i]`` is the token count of line i, -1 for a line that is empty after
     pre-processing (a document break). ``ids`` holds the tokens of all lines back to back.
+    ``decode_error`` is ``(line index in the chunk, encoding, reason)`` when a line is not valid in a
+    non-UTF-8 input encoding; the chunk then has no lines, and :meth:`StoreWriter.add` raises. (The
+    worker cannot name the line: its number in the file depends on the chunks before.)
 
     Example:
 
@@ -117,6 +125,7 @@ class ChunkResult:
     line_lengths: np.ndarray
     invalid_utf8_lines: List[int]
     invalid_utf8_count: int
+    decode_error: Optional[Tuple[int, str, str]] = None
 
 
 class ChunkTokenizer:
@@ -126,7 +135,8 @@ class ChunkTokenizer:
     runs once per chunk through its C++ batch API, straight to ids. The digit-comma rule of
     ``encode_pieces`` and out-of-vocabulary pieces need the piece text, so the few lines holding an
     id whose piece matches the rule, or the unknown id, are re-tokenized through the exact
-    per-line path of :class:`albert_tf.text.tokenizer.AlbertTokenizer`.
+    per-line path of :class:`albert_tf.text.tokenizer.AlbertTokenizer`. ``encoding`` is the input's
+    (see :func:`decode_lines`).
 
     Example:
 
@@ -136,8 +146,9 @@ class ChunkTokenizer:
     [3, -1, 2]
     """
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, encoding: str = "utf-8"):
         self.tokenizer = tokenizer
+        self.encoding = codecs.lookup(encoding).name
         self.sp = tokenizer.sp_model
         vocab_size = tokenizer.vocab_size
         needs_exact = np.zeros(vocab_size, dtype=bool)
@@ -196,7 +207,12 @@ class ChunkTokenizer:
                 raw_lines = read_chunk_lines(f, chunk)
         else:
             raw_lines = read_chunk_lines(fileobj, chunk)
-        lines, bad = decode_lines(raw_lines)
+        try:
+            lines, bad = decode_lines(raw_lines, self.encoding)
+        except LineDecodeError as error:
+            empty = np.zeros(0, dtype=np.int32)
+            return ChunkResult(chunk, empty.astype(self.dtype), empty, [], 0,
+                               decode_error=(error.index, error.encoding, error.reason))
         ids, line_lengths = self.tokenize_lines(lines)
         return ChunkResult(chunk, ids, line_lengths, bad[:10], len(bad))
 
@@ -207,10 +223,41 @@ def _flatten(encoded) -> Tuple[np.ndarray, np.ndarray]:
     return flat, counts
 
 
-def decode_lines(raw_lines: Sequence[bytes]) -> Tuple[List[str], List[int]]:
-    """UTF-8 decodes lines, replacing invalid bytes by U+FFFD; returns (lines, indices of bad ones)."""
+class LineDecodeError(ValueError):
+    """Line ``index`` of the lines given to :func:`decode_lines` is not valid ``encoding``.
+
+    Example:
+
+    >>> str(LineDecodeError(2, "cp1252", "character maps to <undefined>"))
+    'line 3 is not valid cp1252 (character maps to <undefined>)'
+    """
+
+    def __init__(self, index: int, encoding: str, reason: str):
+        super().__init__(index, encoding, reason)  # all of them, so that it pickles
+        self.index, self.encoding, self.reason = index, encoding, reason
+
+    def __str__(self) -> str:
+        return f"line {self.index + 1} is not valid {self.encoding} ({self.reason})"
+
+
+def decode_lines(raw_lines: Sequence[bytes], encoding: str = "utf-8") -> Tuple[List[str], List[int]]:
+    """Decodes lines; returns (lines, indices of the lines that had invalid bytes).
+
+    UTF-8 replaces invalid bytes by U+FFFD. Any other ``encoding`` (one that writes a newline as the
+    byte 0x0A) is read strictly, as ``albert-prepare-corpus`` reads it: the first line that does not
+    decode raises :class:`LineDecodeError`, so the list of bad lines is always empty.
+
+    Example:
+
+    >>> decode_lines([b"caf\\xe9", b"ok"], "latin-1")
+    (['café', 'ok'], [])
+    >>> decode_lines([b"caf\\xe9", b"ok"])
+    (['caf\ufffd', 'ok'], [0])
+    """
     if not raw_lines:
         return [], []
+    if encoding != "utf-8" and codecs.lookup(encoding).name != "utf-8":
+        return _decode_strictly(raw_lines, encoding), []
     try:
         # Fast path: one C call for the whole chunk; "\n" never occurs inside a UTF-8 sequence.
         return b"\n".join(raw_lines).decode("utf-8").split("\n"), []
@@ -224,6 +271,23 @@ def decode_lines(raw_lines: Sequence[bytes]) -> Tuple[List[str], List[int]]:
             bad.append(i)
             lines.append(raw.decode("utf-8", errors="replace"))
     return lines, bad
+
+
+def _decode_strictly(raw_lines: Sequence[bytes], encoding: str) -> List[str]:
+    try:
+        lines = b"\n".join(raw_lines).decode(encoding).split("\n")
+        # A codec can also decode an escape to "\n" (utf-7's "+AAo-"): then count lines one by one.
+        if len(lines) == len(raw_lines):
+            return lines
+    except UnicodeDecodeError:
+        pass
+    lines = []
+    for i, raw in enumerate(raw_lines):
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError as error:
+            raise LineDecodeError(i, encoding, error.reason) from None
+    return lines
 
 
 @dataclasses.dataclass
@@ -276,8 +340,15 @@ class StoreWriter:
         self.report = StoreReport(list(files))
 
     def add(self, result: ChunkResult) -> None:
+        """Appends the next chunk; ``UserInputError`` naming the file and line for a ``decode_error``."""
         chunk, lengths = result.chunk, result.line_lengths
         line_base = self._file_lines.get(chunk.file_index)
+        if result.decode_error is not None:
+            index, encoding, reason = result.decode_error
+            raise UserInputError(
+                f"{self.report.files[chunk.file_index]}: line {(line_base or 0) + index + 1} is not valid "
+                f"{encoding} ({reason})"
+            )
         if line_base is None:
             line_base = 0
             self._pending_break = True  # a new file always starts a new document
@@ -313,6 +384,11 @@ class StoreWriter:
             self._pending_break = bool(breaks_before[-1] > seen[-1])
         elif is_break.any():
             self._pending_break = True
+
+    def abort(self) -> None:
+        """Closes and removes the unfinished store."""
+        self._tokens.close()
+        remove_store(self.directory)
 
     def finish(self, meta: Optional[dict] = None) -> "TokenStore":
         """Writes the offsets and ``store.json`` (the completion marker) and opens the store."""
@@ -405,10 +481,15 @@ def remove_store(directory: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def store_fingerprint(files: Iterable[Tuple[str, int, float]], tokenizer_proto: bytes, do_lower_case: bool) -> str:
-    """Identifies a store by its inputs (path, size, mtime), vocabulary and casing."""
+def store_fingerprint(files: Iterable[Tuple[str, int, float]], tokenizer_proto: bytes, do_lower_case: bool,
+                      encoding: str = "utf-8") -> str:
+    """Identifies a store by its inputs (path, size, mtime), vocabulary, casing and input encoding."""
     digest = hashlib.sha256()
     digest.update(f"store-v{STORE_FORMAT_VERSION}|lower={bool(do_lower_case)}|".encode())
+    encoding = codecs.lookup(encoding).name
+    if encoding != "utf-8":
+        # Only then, so that stores and shards made before there was a choice keep their fingerprint.
+        digest.update(f"encoding={encoding}|".encode())
     digest.update(hashlib.sha256(tokenizer_proto).digest())
     for path, size, mtime in files:
         digest.update(f"|{os.path.abspath(path)}|{size}|{mtime!r}".encode())

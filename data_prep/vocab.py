@@ -13,8 +13,10 @@ The original release trained ``30k-clean.model`` with::
 are streamed through the original ``preprocess_text`` (whitespace collapse and
 accent stripping always, lowercasing when asked) so the vocabulary sees text as
 the tokenizer will; several files and globs; invalid UTF-8 decoded with
-replacement and counted; a fixed random seed (the original was unseeded);
-progress, a summary, and atomic output files.
+replacement and counted; other input encodings (``input_encoding``: latin-1,
+cp1252, utf-16, ...) read strictly, a line that does not decode being an error
+naming its file and line, as ``albert-prepare-corpus`` does; a fixed random
+seed (the original was unseeded); progress, a summary, and atomic output files.
 
 Memory is bounded whatever the corpus size: lines are read one at a time and
 SentencePiece keeps a uniform reservoir sample of at most
@@ -31,12 +33,13 @@ import os
 import sys
 import tempfile
 import time
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import sentencepiece as spm
 
 from albert_tf.text.tokenizer import Utf8DecodeCounter, load_sentencepiece, preprocess_text
 from data_prep import fileio
+from data_prep.corpus import check_encoding, holds_nul_bytes, iter_decoded_lines
 
 #: ``--control_symbols`` of the README recipe: ids 2, 3, 4.
 ORIGINAL_CONTROL_SYMBOLS = ("[CLS]", "[SEP]", "[MASK]")
@@ -102,10 +105,12 @@ class VocabSummary:
         return "\n".join(lines)
 
 
-def expand_input_patterns(spec: Union[str, Sequence[str]]) -> List[str]:
+def expand_input_patterns(spec: Union[str, Sequence[str]], refuse_binary: bool = True) -> List[str]:
     """Files named by a comma-separated list (or a list) of paths and globs.
 
-    Raises ``FileNotFoundError`` naming the first pattern that matches no file.
+    Raises ``FileNotFoundError`` naming the first pattern that matches no file. With
+    ``refuse_binary`` a file holding a NUL byte near its start is refused, naming it (UTF-16 and
+    UTF-32 text hold NUL bytes, so their readers turn the check off).
     """
     patterns = spec.split(",") if isinstance(spec, str) else list(spec)
     patterns = [p.strip() for p in patterns if p and p.strip()]
@@ -122,7 +127,7 @@ def expand_input_patterns(spec: Union[str, Sequence[str]]) -> List[str]:
         if not matches:
             raise FileNotFoundError(f"Input pattern {pattern!r} matches no file")
         files.extend(m for m in matches if m not in files)
-    for path in files:
+    for path in files if refuse_binary else ():
         fileio.refuse_binary(path, "--input")
     return files
 
@@ -146,8 +151,9 @@ def _file_size(path: str) -> int:
 class _CorpusReader:
     """Streams training sentences and keeps the counts for the summary."""
 
-    def __init__(self, files, do_lower_case, preprocess, max_sentence_length, progress):
+    def __init__(self, files, do_lower_case, preprocess, max_sentence_length, progress, encoding="utf-8"):
         self.files = files
+        self.encoding = encoding  # a codec name, as check_encoding gives
         self.do_lower_case = do_lower_case
         self.preprocess = preprocess
         self.max_sentence_length = max_sentence_length
@@ -158,12 +164,22 @@ class _CorpusReader:
         self.too_long = 0
         self.char_counts: collections.Counter = collections.Counter()
         self.finished = False
+        # SentencePiece turns an exception raised inside its sentence iterator into a RuntimeError
+        # with the text mangled; train_vocab re-raises the original from here.
+        self.error: Optional[Exception] = None
 
     def _clean(self, line: str) -> str:
         if self.preprocess:
             return preprocess_text(line, lower=self.do_lower_case)
         line = line.strip()
         return line.lower() if self.do_lower_case else line
+
+    def _decoded_lines(self, f, path: str) -> Iterator[Tuple[int, str]]:
+        if self.encoding == "utf-8":
+            for raw in f:
+                yield len(raw), self.decoder.decode(raw, source=path)
+        else:
+            yield from iter_decoded_lines(f, self.encoding, path)
 
     def __iter__(self) -> Iterator[str]:
         from tqdm.auto import tqdm
@@ -177,10 +193,10 @@ class _CorpusReader:
         try:
             for path in self.files:
                 with _open_binary(path) as f:
-                    for raw in f:
-                        pending_bytes += len(raw)
+                    for size, line in self._decoded_lines(f, path):
+                        pending_bytes += size
                         self.lines += 1
-                        sentence = self._clean(self.decoder.decode(raw, source=path))
+                        sentence = self._clean(line)
                         if sentence:
                             if len(sentence.encode("utf-8")) > self.max_sentence_length:
                                 self.too_long += 1
@@ -199,6 +215,9 @@ class _CorpusReader:
             self.char_counts.update("".join(chunk))
             bar.update(pending_bytes)
             self.finished = True
+        except ValueError as error:
+            self.error = error
+            raise
         finally:
             bar.close()
 
@@ -318,6 +337,7 @@ def train_vocab(
     max_sentence_length: int = DEFAULT_MAX_SENTENCE_LENGTH,
     progress: bool = True,
     log: Optional[Callable[[str], None]] = None,
+    input_encoding: str = "utf-8",
     **trainer_options,
 ) -> VocabSummary:
     """Trains ``{model_prefix}.model`` and ``{model_prefix}.vocab`` from text files.
@@ -334,6 +354,11 @@ def train_vocab(
         max_sentence_length: longer sentences (UTF-8 bytes) are left out.
         progress: show a progress bar and log messages on stderr.
         log: where messages go (default: stderr when ``progress``).
+        input_encoding: encoding of the input files, any Python text codec
+            (latin-1, cp1252, utf-16, ...). UTF-8 is read leniently (invalid
+            bytes become U+FFFD and are counted); any other encoding strictly:
+            a line that does not decode raises ``CorpusError`` (a
+            ``ValueError``) naming the file and line.
         trainer_options: any SentencePiece trainer flag, e.g.
             ``input_sentence_size``, ``character_coverage``, ``num_threads``,
             ``random_seed``, ``control_symbols``, ``user_defined_symbols``.
@@ -357,8 +382,9 @@ def train_vocab(
     started = time.monotonic()
     if log is None:
         log = (lambda message: print(message, file=sys.stderr)) if progress else (lambda _: None)
-    files = expand_input_patterns(input_files)
-    reader = _CorpusReader(files, do_lower_case, preprocess, max_sentence_length, progress)
+    encoding = check_encoding(input_encoding)
+    files = expand_input_patterns(input_files, refuse_binary=not holds_nul_bytes(encoding))
+    reader = _CorpusReader(files, do_lower_case, preprocess, max_sentence_length, progress, encoding)
 
     def sentences():
         yield from reader
@@ -379,9 +405,14 @@ def train_vocab(
         yield first
         yield from peek
 
-    proto = train_sentencepiece(
-        chained(), vocab_size, max_sentence_length=max_sentence_length, **trainer_options
-    )
+    try:
+        proto = train_sentencepiece(
+            chained(), vocab_size, max_sentence_length=max_sentence_length, **trainer_options
+        )
+    except ValueError:
+        if reader.error is not None:
+            raise reader.error from None
+        raise
     reader.decoder.warn("lines", stacklevel=2)
     sp = load_sentencepiece(proto, f"trained model for {model_prefix}")
     model_file, vocab_file = model_prefix + ".model", model_prefix + ".vocab"

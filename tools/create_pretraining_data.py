@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="JSON summary path (default: the output name with .summary.json)")
     new.add_argument("--progress", type=str_to_bool, nargs="?", const=True, default=None,
                      help="show progress bars (default: only on a terminal)")
+    new.add_argument("--input_encoding", default="utf-8",
+                     help="encoding of the input files: utf-8 or one that writes a newline as the byte "
+                          "0x0A (latin-1, cp1252, iso-8859-*, gb18030, shift_jis, euc-*, ...). UTF-8 is "
+                          "read leniently (invalid bytes become U+FFFD, with a warning); any other "
+                          "encoding strictly, as albert-prepare-corpus does: a line that does not decode "
+                          "stops the job, naming the file and line. UTF-16 and UTF-32 are refused: "
+                          "convert them with albert-prepare-corpus --input_encoding utf-16, which writes "
+                          "UTF-8")
     new.add_argument("--runner", default=None,
                      help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
                           "FlinkRunner, SparkRunner, ...); other unknown flags go to Beam's "
@@ -134,6 +142,7 @@ def config_from_args(args: argparse.Namespace):
         keep_work_dir=args.keep_work_dir,
         summary_file=args.summary_file,
         progress=args.progress,
+        input_encoding=args.input_encoding,
     )
 
 @cli_entry_point("albert-create-pretraining-data")

@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
          default=defaults["shuffle_input_sentence"])
     flag("--max_sentence_length", type=int, default=vocab.DEFAULT_MAX_SENTENCE_LENGTH,
          help="sentences longer than this many UTF-8 bytes are left out")
+    flag("--input_encoding", default="utf-8",
+         help="encoding of the input files: any Python codec (latin-1, cp1252, utf-16, ...). UTF-8 is "
+              "read leniently (invalid bytes become U+FFFD and are counted); any other encoding "
+              "strictly, as albert-prepare-corpus does: a line that does not decode stops the job, "
+              "naming the file and line")
     flag("--pad_id", type=int, default=defaults["pad_id"])
     flag("--unk_id", type=int, default=defaults["unk_id"])
     flag("--bos_id", type=int, default=defaults["bos_id"])
@@ -80,6 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             preprocess=args.preprocess,
             max_sentence_length=args.max_sentence_length,
             progress=not args.quiet,
+            input_encoding=args.input_encoding,
             model_type=args.model_type,
             character_coverage=args.character_coverage,
             input_sentence_size=args.input_sentence_size,

@@ -57,3 +57,19 @@ def test_direct_runner_reports_an_empty_corpus(spm_model, tmp_path):
     assert not os.path.exists(tmp_path / "x.tfrecord")
     with pytest.raises(PretrainingDataError, match="no file matches"):
         run_beam(config(spm_model, str(tmp_path / "nothing-*.txt"), str(tmp_path / "x.tfrecord")), [])
+
+
+def test_direct_runner_reads_other_input_encodings(spm_model, tmp_path):
+    documents = random_documents(22, 40)
+    for document in documents:
+        document.append("Le café était fermé à midi, dit l’élève – “déjà”.")
+    text = "\n\n".join("\n".join(document) for document in documents) + "\n"
+    (tmp_path / "utf8.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "cp1252.txt").write_bytes(text.encode("cp1252"))
+    create_pretraining_data(config(spm_model, str(tmp_path / "utf8.txt"), str(tmp_path / "mp" / "s-{shard}.tfrecord")))
+    run_beam(config(spm_model, str(tmp_path / "cp1252.txt"), str(tmp_path / "beam" / "s-{shard}.tfrecord"),
+                    input_encoding="cp1252"), ["--runner", "DirectRunner"])
+    assert shard_bytes(tmp_path / "beam") == shard_bytes(tmp_path / "mp")
+    with pytest.raises(PretrainingDataError, match="albert-prepare-corpus --input_encoding utf-16"):
+        run_beam(config(spm_model, str(tmp_path / "utf8.txt"), str(tmp_path / "x.tfrecord"), input_encoding="utf-16"),
+                 ["--runner", "DirectRunner"])
