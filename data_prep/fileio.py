@@ -118,3 +118,12 @@ def refuse_binary(path: str, flag: str = "--input") -> None:
             f"{flag}: {path} is a binary file (a NUL byte within its first {TEXT_SNIFF_BYTES} bytes); expected UTF-8 "
             "text, one sentence per line (UTF-16 text holds NUL bytes too: convert it to UTF-8 first)"
         )
+
+
+def size_and_mtime(path: str) -> tuple:
+    """``(bytes, modification time in ns)`` of a file: what tells one version of it from the next."""
+    if is_url(path):
+        stat = _gfile().stat(path)
+        return int(stat.length), int(stat.mtime_nsec)
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns

@@ -15,7 +15,55 @@ import sys
 
 from tools.flags import add_bool, cli_entry_point, show_defaults
 
+REPAIRED_INPUT_DIR = "repaired_input"
 
+
+def repair_inputs(train_files, eval_files, output_dir, chief):
+    """`--skip_corrupt_records`: `(train_files, eval_files, totals)`, damaged shards replaced by their repaired copies.
+
+    The chief keeps its copies in `<output_dir>/repaired_input`, where a rerun reuses them (and the
+    scans of unchanged clean shards); other workers, which must not write there, in a temporary
+    directory of their own.
+    """
+    import time
+
+    from data_prep.tfrecord import repair_corrupt_files
+
+    if chief:
+        directory = os.path.join(output_dir, REPAIRED_INPUT_DIR)
+    else:
+        import atexit
+        import shutil
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="albert_tf-repaired-")
+        atexit.register(shutil.rmtree, directory, True)
+    started = time.time()
+    found = repair_corrupt_files(sorted(set(train_files + eval_files)), directory)
+    damaged = [item for item in found if not item.scan.clean]
+    for item in damaged:
+        where = f"read as {item.path}" if item.scan.good_records else "left out: no good record"
+        logging.warning("corrupt shard %s; %s%s", item.scan.describe(), where, " (copy reused)" if item.reused else "")
+    logging.info("--skip_corrupt_records: %d shard(s) checked in %.1f s (%d unchanged since an earlier run), "
+                 "%d damaged", len(found), time.time() - started, sum(item.reused for item in found), len(damaged))
+    read_as = {item.source: item.path for item in found if item.scan.clean or item.scan.good_records}
+
+    def replace(files, flag):
+        kept = [read_as[f] for f in files if f in read_as]
+        if files and not kept:
+            lost = "; ".join(item.scan.describe() for item in damaged)
+            raise ValueError(f"{flag}: no shard holds a readable record ({lost}).")
+        return kept
+
+    totals = {
+        "shards": len(damaged),
+        "records_kept": sum(item.scan.good_records for item in damaged),
+        "records_skipped": sum(item.scan.corrupt_records for item in damaged),
+        "truncated_shards": sum(item.scan.tail is not None for item in damaged),
+        "bytes_dropped": sum(item.scan.tail_bytes for item in damaged),
+        "repaired": {item.source: item.path if item.scan.good_records else None for item in damaged},
+    }
+    return replace(train_files, "--input_file"), replace(eval_files, "--eval_input_file"), totals
 
 
 def build_parser():
@@ -60,7 +108,10 @@ def build_parser():
                    help="file: each worker reads its own share of the files (needs a file per worker); record: every "
                         "worker reads all files and keeps its rows of each global batch (the batches of one process)")
     add_bool(p, "check_input", True, "check the first records of every file against the flags and config before training")
-    add_bool(p, "skip_corrupt_records", False, "read a truncated or corrupted shard up to where it breaks instead of stopping")
+    add_bool(p, "skip_corrupt_records", False,
+             "instead of stopping at a corrupt record, skip it: shards are checked record by record before "
+             "training and damaged ones read through a copy of their good records in <output_dir>/repaired_input "
+             "(a truncated tail is lost)")
     p.add_argument("--export_dir", default=None,
                    help="SavedModel written after training (default: <output_dir>/saved_model; 'none' skips it)")
     p.add_argument("--spm_model_file", default=None,
@@ -97,7 +148,7 @@ def main(argv=None):
     import tensorflow as tf
 
     from albert_tf.data import DynamicMasking, list_files, pretraining_dataset
-    from albert_tf.data.checks import check_pretraining_files, find_unreadable_file, unreadable_files
+    from albert_tf.data.checks import check_pretraining_files, find_unreadable_file
     from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
     from albert_tf.training.runner import PREEMPTED_EXIT_CODE
 
@@ -133,15 +184,19 @@ def main(argv=None):
     options.validate()
     train_files = list_files(args.input_file) if args.do_train else []
     eval_files = list_files(args.eval_input_file or args.input_file) if args.do_eval else []
+    corrupt = None
+    originals = {}
+    if args.skip_corrupt_records:
+        # Before the input check, which reads the first records through TensorFlow and would stop at
+        # a bad one there.
+        train_files, eval_files, corrupt = repair_inputs(train_files, eval_files, args.output_dir,
+                                                         chief=bool(strategy.extended.should_checkpoint))
+        originals = {copy: source for source, copy in corrupt["repaired"].items() if copy}
     if args.check_input:
         report = check_pretraining_files(sorted(set(train_files + eval_files)), args.max_seq_length,
-                                         args.max_predictions_per_seq, vocab_size=config.vocab_size)
+                                         args.max_predictions_per_seq, vocab_size=config.vocab_size,
+                                         originals=originals)
         logging.info("input check: %s", report)
-    corrupt = []
-    if args.skip_corrupt_records:
-        corrupt = unreadable_files(sorted(set(train_files + eval_files)))
-        for line in corrupt:
-            logging.warning("corrupt shard, read up to where it breaks: %s", line)
 
     def dataset_fn(files, is_training):
         masking = DynamicMasking(vocab_size=config.vocab_size, seed=args.seed) if args.dynamic_masking and is_training else None
@@ -159,7 +214,6 @@ def main(argv=None):
                 seed=args.seed,
                 dynamic_masking=masking,
                 input_context=input_context,
-                skip_corrupt_records=args.skip_corrupt_records,
             )
 
         if args.shard_input_by == "record":
@@ -175,20 +229,32 @@ def main(argv=None):
             do_train=args.do_train,
             do_eval=args.do_eval,
             strategy=strategy,
+            extra_results={"corrupt_input": corrupt} if corrupt is not None else None,
         )
     except tf.errors.DataLossError as error:
-        culprit = find_unreadable_file(train_files + eval_files)
+        culprit = find_unreadable_file(train_files + eval_files) or error.message.splitlines()[0]
+        if args.skip_corrupt_records:
+            raise ValueError(
+                f"unreadable input: {culprit}; it broke after --skip_corrupt_records checked it (a check is reused "
+                "while a file keeps its size and modification time): delete "
+                f"{os.path.join(args.output_dir, REPAIRED_INPUT_DIR, 'index.json')} and run again to check and repair "
+                "every shard anew (the last checkpoint is kept)."
+            ) from None
         raise ValueError(
-            f"unreadable input: {culprit or error.message.splitlines()[0]}; remove or rebuild that shard, or pass "
-            "--skip_corrupt_records to read shards up to where they break (the last checkpoint is kept)."
+            f"unreadable input: {culprit}; remove or rebuild that shard, or pass --skip_corrupt_records to skip its "
+            "corrupt records (the last checkpoint is kept)."
         ) from None
     if "preempted" in results:
         stop = results["preempted"]
         print(f"albert-pretrain: stopped by a signal at batch {stop['batch']}; checkpoint {stop['checkpoint']} saved; "
               "run the same command again to resume there.", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
-    if corrupt:
-        print(f"albert-pretrain: {len(corrupt)} corrupt shard(s) read up to where they break: {'; '.join(corrupt)}",
+    if corrupt and corrupt["shards"]:
+        shards = "; ".join(f"{source} -> {copy or 'left out'}" for source, copy in corrupt["repaired"].items())
+        print(f"albert-pretrain: --skip_corrupt_records: {corrupt['shards']} damaged shard(s), "
+              f"{corrupt['records_skipped']} corrupt record(s) skipped, {corrupt['truncated_shards']} truncated "
+              f"tail(s) dropped ({corrupt['bytes_dropped']} bytes), {corrupt['records_kept']} of their records kept: "
+              f"{shards}",
               file=sys.stderr)
     if "note" in results:
         print(f"albert-pretrain: {results['note']}", file=sys.stderr)
@@ -211,6 +277,8 @@ def main(argv=None):
             shutil.rmtree(scratch, ignore_errors=True)
     summary = {k: v for k, v in results.items()
                if k in ("train", "eval", "train_batches", "train_seconds", "resumed_from", "saved_model")}
+    if corrupt is not None:
+        summary["corrupt_input"] = {k: v for k, v in corrupt.items() if k != "repaired"}
     print(f"albert-pretrain finished: {summary}")
     return 0
 

@@ -32,7 +32,7 @@ import glob
 import json
 import os
 import time
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -68,37 +68,54 @@ def check_pretraining_files(
     max_predictions_per_seq: int,
     vocab_size: Optional[int] = None,
     records_per_file: int = 8,
+    originals: Optional[Mapping[str, str]] = None,
 ) -> dict:
     """Checks the first `records_per_file` records of every file; returns what was checked.
+
+    `originals` maps a file read in place of another (a repaired copy) to that other file, whose
+    `*.summary.json` then applies and which errors name too.
 
     Raises:
         UserInputError: naming the file (and record), the feature and both values.
     """
+    originals = originals or {}
     started = time.time()
     lengths = resolve_lengths(PRETRAINING_SCHEMA, max_seq_length=max_seq_length,
                               max_predictions_per_seq=max_predictions_per_seq)
     flags = {"max_seq_length": max_seq_length, "max_predictions_per_seq": max_predictions_per_seq}
-    summaries = _summaries_for(files)
     used_summaries = set()
     checked = 0
+    summaries = _summaries_for([originals.get(path, path) for path in files])
     for path in files:
-        summary = summaries.get(os.path.abspath(path))
+        original = originals.get(path, path)
+        name = path if original == path else f"{original} (read as its repaired copy {path})"
+        summary = summaries.get(os.path.abspath(original))
         if summary:
             used_summaries.add(summary[0])
             for flag, value in flags.items():
                 stored = summary[1].get(flag)
                 if stored is not None and int(stored) != value:
                     raise UserInputError(
-                        f"{path} was written with {flag}={stored} ({summary[0]}); this run has --{flag} {value}."
+                        f"{original} was written with {flag}={stored} ({summary[0]}); this run has --{flag} {value}."
                     )
+        records = []
         try:
-            records = list(tf.data.TFRecordDataset(path).take(records_per_file).as_numpy_iterator())
+            for record in tf.data.TFRecordDataset(path).take(records_per_file).as_numpy_iterator():
+                records.append(record)
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError) as error:
-            raise UserInputError(f"{path} is not a readable TFRecord file ({_first_line(error)}).") from None
+            if records:
+                raise UserInputError(
+                    f"{name}: record {len(records)} is unreadable ({_first_line(error)}); remove or rebuild that "
+                    "shard, or pass --skip_corrupt_records (albert-pretrain) to skip its corrupt records."
+                ) from None
+            raise UserInputError(
+                f"{name} is not a readable TFRecord file ({_first_line(error)}); if it is one whose first record is "
+                "corrupt, --skip_corrupt_records (albert-pretrain) skips that record."
+            ) from None
         if not records:
-            raise UserInputError(f"{path} holds no records.")
+            raise UserInputError(f"{name} holds no records.")
         for index, record in enumerate(records):
-            _check_record(path, index, record, lengths, flags, vocab_size, max_seq_length)
+            _check_record(name, index, record, lengths, flags, vocab_size, max_seq_length)
             checked += 1
     return {"files": len(files), "records_checked": checked, "summaries": len(used_summaries),
             "seconds": round(time.time() - started, 3)}
@@ -142,8 +159,9 @@ def _check_record(path, index, record, lengths, flags, vocab_size, max_seq_lengt
 def unreadable_files(files: Sequence[str], first_only: bool = False) -> list:
     """The files that cannot be read to their end, each as ``"path (after N records: reason)"``.
 
-    Reads every record: meant for after a `DataLossError` (to name the shard behind it) and for
-    `--skip_corrupt_records` (to count the shards whose tail is skipped).
+    Reads every record through TensorFlow's reader, which stops at a file's first bad record: meant
+    for after a `DataLossError`, to name the shard behind it. (`albert-pretrain --skip_corrupt_records`
+    classifies records one by one with `data_prep.tfrecord.scan_tfrecord_file` instead.)
     """
     found = []
     for path in files:

@@ -261,8 +261,11 @@ def pretraining_dataset(
         include_token_boundary: also return ``token_boundary`` (the trainer ignores it).
         seed: seeds file and record shuffling (deterministic order) and, unless the
             ``DynamicMasking`` has its own, the masks.
-        skip_corrupt_records: read a truncated or corrupted file up to where it breaks (with a logged
-            warning) instead of failing with ``DataLossError``.
+        skip_corrupt_records: end a file at its first corrupt record (with a logged warning) instead
+            of failing with ``DataLossError``. TensorFlow's reader cannot go on within a file after a
+            checksum error, so every record after that one in the file is lost too; ``albert-pretrain
+            --skip_corrupt_records`` instead scans the shards before training and reads repaired
+            copies that lose only the bad records (``data_prep.tfrecord.repair_corrupt_files``).
 
     Returns:
         ``tf.data.Dataset`` of dicts with ``input_ids``, ``input_mask``, ``segment_ids``,
@@ -307,7 +310,7 @@ def pretraining_dataset(
     def read(path):
         records = tf.data.TFRecordDataset(path)
         if skip_corrupt_records:
-            # A truncated or corrupted shard ends where it breaks instead of stopping the run.
+            # A truncated or corrupted shard ends at its first bad record instead of stopping the run.
             records = records.ignore_errors(log_warning=True)
         return records
     if is_training:

@@ -9,7 +9,6 @@ checkpoint, so a run killed and resumed ends with the weights of an uninterrupte
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -133,6 +132,7 @@ def run_pretraining(
     do_eval: bool = False,
     callbacks=(),
     strategy: Optional[tf.distribute.Strategy] = None,
+    extra_results: Optional[dict] = None,
 ):
     """Pretrains (and/or evaluates) an `AlbertPretrainer`; returns `(model, results)`.
 
@@ -148,6 +148,7 @@ def run_pretraining(
     `do_eval`, `eval_results.txt`. A SIGTERM saves a checkpoint at the next step boundary and returns
     with `results["preempted"]`; the next call resumes there. `strategy` overrides `options.strategy`
     (a `MultiWorkerMirroredStrategy` must be created before any other TensorFlow op runs).
+    `extra_results` are stored in `results.json` with the run's own (the caller's notes on its input).
     """
     options.validate()
     if strategy is None:
@@ -155,12 +156,14 @@ def run_pretraining(
                                    gcp_project=options.gcp_project)
     role = WorkerRole(strategy, options.output_dir)
     try:
-        return _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks)
+        return _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks,
+                    extra_results or {})
     finally:
         role.cleanup()
 
 
-def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks):
+def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks,
+         extra_results):
     if role.is_chief:
         os.makedirs(options.output_dir, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
@@ -186,7 +189,7 @@ def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_
 
     save_every = min(options.save_checkpoints_steps, options.total_batches)
     steps_per_execution = steps_per_execution_for(role, options.iterations_per_loop, save_every, options.log_every_steps)
-    results = {"precision": policy, "replicas": replicas, "jit_compile": jit_compile}
+    results = {**extra_results, "precision": policy, "replicas": replicas, "jit_compile": jit_compile}
     with strategy.scope():
         model = AlbertPretrainer(config, dtype=policy)
         if options.init_checkpoint and not resuming:

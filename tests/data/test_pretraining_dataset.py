@@ -224,3 +224,29 @@ def test_batches_feed_the_pretrainer(records):
         history = model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][-1])
         assert "masked_lm_accuracy" in history.history
+
+
+def test_skip_corrupt_records_ends_a_file_at_its_first_corrupt_record(records, tmp_path):
+    """The library's flag keeps TensorFlow's reader: the rest of the damaged file is lost with the bad
+    record (albert-pretrain repairs shards record by record instead; tests/tools)."""
+    from data_prep.tfrecord import frame, read_records
+
+    files = []
+    for path in sorted(tf.io.gfile.glob(records["ours"])):
+        files.append(str(tmp_path / path.rsplit("/", 1)[-1]))
+        tf.io.gfile.copy(path, files[-1])
+    first = list(read_records(files[0]))
+    offset = sum(len(frame(r)) for r in first[:3]) + 12 + 5
+    with open(files[0], "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+    def rows(**kwargs):
+        ds = pretraining_dataset(files, 1, SEQ, PREDS, is_training=False, drop_remainder=False, **kwargs)
+        return sum(1 for _ in ds)
+
+    with pytest.raises(tf.errors.DataLossError):
+        rows()
+    assert rows(skip_corrupt_records=True) == 3 + count(files[1:])

@@ -1,5 +1,5 @@
 """`albert-pretrain` checks its input before the first step and names the file, the feature and both values;
-a shard that breaks later is named too, and `--skip_corrupt_records` goes on."""
+a shard that breaks later is named too, and `--skip_corrupt_records` skips its corrupt records only."""
 
 import json
 import os
@@ -8,6 +8,7 @@ import shutil
 import pytest
 import tensorflow as tf
 
+from data_prep.tfrecord import frame, read_records
 from tests.tools.test_pretrain_cli import records  # noqa: F401  (a fixture)
 from tools import pretrain
 
@@ -95,17 +96,79 @@ def test_foreign_and_broken_files(records, tmp_path, capsys):
     code, err = run(args(records, tmp_path / "b", input_file=str(text)), capsys)
     assert code == 2 and f"{text} is not a readable TFRecord file" in err
 
+    code, err = run(args(records, tmp_path / "c", "--skip_corrupt_records", input_file=str(text)), capsys)
+    assert code == 2 and "--input_file: no shard holds a readable record" in err
+    assert f"{text}: 0 records kept" in err and "length header checksum mismatch at byte 0" in err
+
 
 def test_a_shard_truncated_past_its_first_records_is_named_and_can_be_skipped(records, lone_shard, tmp_path, capsys):
     broken = tmp_path / "train-00000.tfrecord"
     shutil.copy(lone_shard, broken)
+    offsets = frame_offsets(lone_shard)
     with open(broken, "r+b") as f:
         f.truncate(os.path.getsize(broken) // 5 + 7)  # cuts a record in the middle
+    kept = sum(end <= os.path.getsize(broken) for end in offsets[1:])
+    assert offsets[kept] < os.path.getsize(broken)
     code, err = run(args(records, tmp_path / "a", input_file=str(broken)), capsys)
     assert code == 2, err
     assert f"unreadable input: {broken} (after " in err and "--skip_corrupt_records" in err
 
     code, err = run(args(records, tmp_path / "b", "--skip_corrupt_records", input_file=str(broken)), capsys)
     assert code == 0, err
-    assert f"1 corrupt shard(s) read up to where they break: {broken} (after " in err
-    assert json.loads((tmp_path / "b" / "results.json").read_text())["train_batches"] == 12
+    assert "1 damaged shard(s), 0 corrupt record(s) skipped, 1 truncated tail(s) dropped" in err
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["train_batches"] == 12
+    copy = results["corrupt_input"]["repaired"][str(broken)]
+    assert results["corrupt_input"] == {
+        "shards": 1, "records_kept": kept, "records_skipped": 0, "truncated_shards": 1,
+        "bytes_dropped": os.path.getsize(broken) - offsets[kept], "repaired": {str(broken): copy},
+    }
+    assert os.path.dirname(copy) == str(tmp_path / "b" / "repaired_input")
+    assert list(read_records(copy)) == list(read_records(str(lone_shard)))[:kept]
+
+
+def frame_offsets(path):
+    offsets = [0]
+    for record in read_records(str(path)):
+        offsets.append(offsets[-1] + len(frame(record)))
+    return offsets
+
+
+def test_one_bad_record_costs_that_record_only(records, tmp_path, capsys):
+    """A flipped byte in the third record: TensorFlow would stop the shard there (and the input check
+    would fail on it); the run instead reads the shard's every other record."""
+    shards = sorted(records.glob("train-*.tfrecord"))
+    directory = tmp_path / "records"
+    directory.mkdir()
+    for shard in shards:
+        shutil.copy(shard, directory / shard.name)
+    shutil.copy(records / "albert_config.json", directory)
+    for summary in records.glob("*.summary.json"):
+        content = json.loads(summary.read_text())
+        content["shards"] = {str(directory / os.path.basename(k)): v for k, v in content["shards"].items()}
+        (directory / summary.name).write_text(json.dumps(content))
+    broken = directory / shards[0].name
+    original = list(read_records(str(broken)))
+    offsets = frame_offsets(broken)
+    with open(broken, "r+b") as f:
+        f.seek(offsets[2] + 12 + 40)
+        byte = f.read(1)
+        f.seek(offsets[2] + 12 + 40)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+    code, err = run(args(directory, tmp_path / "a"), capsys)
+    assert code == 2 and f"{broken}: record 2 is unreadable" in err and "--skip_corrupt_records" in err
+
+    # The shard's summary.json still applies to its repaired copy.
+    code, err = run(args(directory, tmp_path / "b", "--skip_corrupt_records", "--max_seq_length=16"), capsys)
+    assert code == 2 and f"{broken} was written with max_seq_length=32" in err
+
+    code, err = run(args(directory, tmp_path / "b", "--skip_corrupt_records"), capsys)
+    assert code == 0, err
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["train_batches"] == 12
+    corrupt = results["corrupt_input"]
+    assert (corrupt["shards"], corrupt["records_skipped"], corrupt["truncated_shards"]) == (1, 1, 0)
+    assert corrupt["records_kept"] == len(original) - 1
+    assert list(read_records(corrupt["repaired"][str(broken)])) == original[:2] + original[3:]
+    assert "1 damaged shard(s), 1 corrupt record(s) skipped, 0 truncated tail(s) dropped" in err
