@@ -7,7 +7,7 @@ are the same for any worker count), and writes one TFRecord file with the origin
 dtypes, lengths and record order (schemas in :mod:`albert_tf.data.schemas`). Next to it go a JSON
 summary (examples, features, truncated share, seconds) and ``<output_file>.meta.json``: for SQuAD
 evaluation features, what post-processing needs (read by :func:`albert_tf.tasks.squad.load_squad_features`);
-for RACE, each record's question id and level (middle/high), which the records' original schema has
+for RACE, each record's article id and level (middle/high), which the records' original schema has
 no room for and the per-level accuracies need. Every file is written atomically.
 
 ``split="train"`` for SQuAD means training features (answer positions, examples shuffled with

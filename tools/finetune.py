@@ -292,7 +292,7 @@ def run(args):
             raise FileNotFoundError(f"{meta_file}: SQuAD evaluation records need the feature metadata written beside them.")
         evaluate_fn, predict_fn = squad_hooks(task, meta_file, args.predict_file, n_best_size=args.n_best_size,
                                               max_answer_length=args.max_answer_length)
-    if task.family == "multiple_choice" and task.name == "race" and eval_files:
+    if task.name == "race" and eval_files:
         meta_file = eval_files[0] + ".meta.json"
         if len(eval_files) == 1 and os.path.exists(meta_file):
             from albert_tf.training.finetuning import race_hooks
