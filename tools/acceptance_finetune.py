@@ -50,6 +50,8 @@ def main(argv=None):
     p.add_argument("--eval_batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=1e-4)
     p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--seeds", default="12345",
+                   help="comma-separated seeds; each runs both initialisations and the report gives the mean over seeds")
     p.add_argument("--note", default="", help="a sentence about the pretrained model, copied into the report")
     args = p.parse_args(argv)
 
@@ -65,11 +67,13 @@ def main(argv=None):
     os.makedirs(args.docs_dir, exist_ok=True)
     log = os.path.join(args.work_dir, "acceptance.log")
     runs = []
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         steps = args.train_step or min(args.max_train_step, max(1, int(
             args.num_train_epochs * _train_rows(os.path.join(shared, "glue_data", FOLDERS[task])) / args.train_batch_size)))
-        for start, init in (("pretrained", os.path.abspath(args.pretrained)), ("random init", None)):
-            out = os.path.join(args.work_dir, task, start.replace(" ", "_"))
+        for seed, (start, init) in ((seed, pair) for seed in seeds for pair in (
+                ("pretrained", os.path.abspath(args.pretrained)), ("random init", None))):
+            out = os.path.join(args.work_dir, task, start.replace(" ", "_") + ("" if seed == 12345 else f"-seed{seed}"))
             command = [
                 sys.executable, "-m", "tools.finetune", f"--task={task}", "--do_train", "--do_eval",
                 f"--data_dir={os.path.join(shared, 'glue_data', FOLDERS[task])}",
@@ -79,7 +83,7 @@ def main(argv=None):
                 f"--warmup_step={steps // 10}", f"--train_batch_size={args.train_batch_size}",
                 f"--eval_batch_size={args.eval_batch_size}", f"--learning_rate={args.learning_rate}",
                 f"--save_checkpoints_steps={steps}", "--strategy=one_device", "--precision=fp32",
-                "--noexport", "--verbose=2",
+                "--noexport", "--verbose=2", f"--seed={seed}",
             ] + ([f"--init_checkpoint={init}"] if init else [])
             results_file = os.path.join(out, "eval_results.txt")
             tick = time.time()
@@ -93,17 +97,15 @@ def main(argv=None):
                     sys.exit(f"{task} ({start}) failed with exit code {done.returncode}; see {log}")
             scores = read_eval_results(results_file)
             results = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
-            runs.append({"task": task, "start": start, "metric": METRICS[task], "value": scores[METRICS[task]], "steps": steps,
+            runs.append({"task": task, "start": start, "seed": seed, "metric": METRICS[task], "value": scores[METRICS[task]], "steps": steps,
                          "scores": scores, "train_seconds": results.get("train_seconds"),
                          "wall_seconds": time.time() - tick, "command": " ".join(command)})
-            print(f"{task:6} {start:11} {METRICS[task]} = {scores[METRICS[task]]:.4f}", flush=True)
+            print(f"{task:6} {start:11} seed {seed} {METRICS[task]} = {scores[METRICS[task]]:.4f}", flush=True)
 
     with open(config, encoding="utf-8") as f:
         model_config = json.load(f)
     summary = {"settings": vars(args), "config": model_config, "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
                "runs": runs}
-    with open(os.path.join(args.docs_dir, "finetune_acceptance.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
     lines = [
         "# Fine-tuning acceptance: pretrained vs random initialisation (GLUE dev sets)",
         "",
@@ -114,24 +116,40 @@ def main(argv=None):
         f"Each run: {args.num_train_epochs:g} epochs of the task's training set (at most {args.max_train_step} steps; "
         f"the steps column) in batches of {args.train_batch_size} (AdamW, lr {args.learning_rate}, "
         f"10% warm-up steps, linear decay), max_seq_length {args.max_seq_length}, length buckets, "
-        f"fp32 on CPU ({summary['machine']}); the full dev set scored once at the end. Same seed, records and "
+        f"fp32 on CPU ({summary['machine']}); the full dev set scored once at the end. Same seeds, records and "
         "settings for both columns; only `--init_checkpoint` differs.",
+        "",
+        f"Seeds: {', '.join(map(str, seeds))}; the pretrained and random-init columns are means over them, each "
+        "seed's value in brackets.",
         "",
         "| task | steps | dev metric | pretrained | random init | difference | train s (pretrained / random) |",
         "|---|---|---|---|---|---|---|",
     ]
     by_task = {}
     for run in runs:
-        by_task.setdefault(run["task"], {})[run["start"]] = run
+        by_task.setdefault(run["task"], {}).setdefault(run["start"], []).append(run)
+
+    def cell(group):
+        values = [r["value"] for r in group]
+        each = " (" + ", ".join(f"{v:.4f}" for v in values) + ")" if len(values) > 1 else ""
+        return sum(values) / len(values), f"{sum(values) / len(values):.4f}{each}"
+
+    summary["means"] = {}
     for task, pair in by_task.items():
         a, b = pair.get("pretrained"), pair.get("random init")
         if a and b:
-            lines.append(f"| {task} | {a['steps']} | {a['metric']} | {a['value']:.4f} | {b['value']:.4f} | {a['value'] - b['value']:+.4f} | "
-                         f"{(a['train_seconds'] or 0):.0f} / {(b['train_seconds'] or 0):.0f} |")
+            (ma, ca), (mb, cb) = cell(a), cell(b)
+            summary["means"][task] = {"metric": a[0]["metric"], "pretrained": ma, "random init": mb, "difference": ma - mb}
+            seconds = [sum(r["train_seconds"] or 0 for r in g) / len(g) for g in (a, b)]
+            lines.append(f"| {task} | {a[0]['steps']} | {a[0]['metric']} | {ca} | {cb} | {ma - mb:+.4f} | "
+                         f"{seconds[0]:.0f} / {seconds[1]:.0f} |")
+    with open(os.path.join(args.docs_dir, "finetune_acceptance.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    table = list(lines)
     lines += ["", "Commands:", "", "```"] + [run["command"] for run in runs] + ["```", ""]
     with open(os.path.join(args.docs_dir, "finetune_acceptance.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
-    print("\n".join(lines[:12 + len(by_task)]))
+    print("\n".join(table))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,33 @@ def _records_summary(path):
     return {k: summary.get(k) for k in ("corpus", "totals", "seconds", "instances_per_second", "warnings")}
 
 
+def write_glue_train_text(glue_dir, folders, out, group=8):
+    """The train-split sentences of GLUE tasks as pretraining documents (one sentence per line, blank line after
+    each document): a pair task's two texts make one document; single-sentence tasks' rows are grouped ``group``
+    to a document so that short rows still fill a sequence."""
+    from data_prep import glue
+
+    lines = []
+    for folder in folders:
+        examples = glue.read_examples(folder.lower(), os.path.join(glue_dir, folder), "train", do_lower_case=False)
+        pending = []
+        for example in examples:
+            if example.text_b is not None:
+                lines += [example.text_a, example.text_b, ""]
+                continue
+            pending.append(example.text_a)
+            if len(pending) == group:
+                lines += pending + [""]
+                pending = []
+        if pending:
+            lines += pending + [""]
+        print(f"{folder}: {len(examples)} training examples into the corpus", flush=True)
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+
+
 def run(command, log):
     print(f"$ {' '.join(command)}", flush=True)
     with open(log, "a") as f:
@@ -65,6 +92,12 @@ def main(argv=None):
     p.add_argument("--num_train_steps", type=int, default=2000)
     p.add_argument("--learning_rate", type=float, default=0.00176)
     p.add_argument("--save_checkpoints_steps", type=int, default=100)
+    p.add_argument("--hidden_size", type=int, default=CONFIG["hidden_size"],
+                   help="H; the heads are H/64 and the feed-forward 4H")
+    p.add_argument("--num_hidden_layers", type=int, default=CONFIG["num_hidden_layers"])
+    p.add_argument("--glue_train_text", default="",
+                   help="comma-separated folders of <shared>/glue_data (e.g. SST-2,MRPC) whose train-split text, labels "
+                        "dropped, joins the pretraining corpus (task-adaptive pretraining); dev and test never do")
     args = p.parse_args(argv)
     # Every stage below is skipped when its output exists, so re-running after a finished run only
     # rewrites the report.
@@ -89,8 +122,15 @@ def main(argv=None):
         out = os.path.join(w, name)
         if not os.path.exists(out):
             run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", out, "--format", fmt], log)
+    train_files = ["wiki_train.txt", "gutenberg.txt"]
+    folders = [t.strip() for t in args.glue_train_text.split(",") if t.strip()]
+    if folders:
+        out = os.path.join(w, "glue_train.txt")
+        if not os.path.exists(out):
+            write_glue_train_text(os.path.join(shared, "glue_data"), folders, out)
+        train_files.append("glue_train.txt")
     stages["corpus_s"] = time.time() - tick
-    train_text = ",".join(os.path.join(w, n) for n in ("wiki_train.txt", "gutenberg.txt"))
+    train_text = ",".join(os.path.join(w, n) for n in train_files)
 
     # 2. Vocabulary.
     tick = time.time()
@@ -113,7 +153,9 @@ def main(argv=None):
     stages["records_s"] = time.time() - tick
 
     # 4. Pretraining.
-    config = dict(CONFIG, vocab_size=args.vocab_size)
+    config = dict(CONFIG, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                  num_hidden_layers=args.num_hidden_layers, num_attention_heads=max(1, args.hidden_size // 64),
+                  intermediate_size=4 * args.hidden_size)
     config_file = os.path.join(w, "albert_config.json")
     with open(config_file, "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
@@ -169,7 +211,8 @@ def main(argv=None):
         axes[1].plot(steps, [float(r["sentence_order_loss"]) for r in rows], label="SOP loss")
         axes[1].set_xlabel("step")
         axes[1].legend()
-        fig.suptitle(f"ALBERT H=256 L=6 E=128 on WikiText-2 + Gutenberg, CPU, {stages['pretrain_s'] / 60:.0f} min")
+        corpus_name = "WikiText-2 + Gutenberg" + (f" + GLUE train text ({args.glue_train_text})" if folders else "")
+        fig.suptitle(f"ALBERT H={config['hidden_size']} L={config['num_hidden_layers']} E=128 on {corpus_name}, CPU, {stages['pretrain_s'] / 60:.0f} min")
         fig.tight_layout()
         fig.savefig(os.path.join(args.docs_dir, "pretrain_acceptance.png"), dpi=110)
     except ImportError:

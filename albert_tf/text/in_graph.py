@@ -422,12 +422,18 @@ class _UnigramSegmenter:
         if self.split_words:
             by_words = self._solve(cps, words=True)
             # Scores past +-1e5 make SentencePiece re-base them mid-sentence; only
-            # a left-to-right scan over whole rows reproduces that.
-            flat = tf.cond(
-                by_words[-1],
-                lambda: self._solve(cps, words=False)[:-1],
-                lambda: by_words[:-1],
-            )
+            # a left-to-right scan over whole rows reproduces that. A loop run 0 or 1
+            # times, not tf.cond: a TF1 session (saved_model_cli, TF Serving) lowers a
+            # cond whose branch holds loops into frames that can fail to match.
+            def scan_rows(i, *_):
+                return (i + 1,) + tuple(self._solve(cps, words=False)[:-1])
+
+            flat = tf.while_loop(
+                lambda i, *_: i < tf.cast(by_words[-1], tf.int32),
+                scan_rows,
+                (tf.constant(0),) + tuple(by_words[:-1]),
+                shape_invariants=(tf.TensorShape([]),) + (tf.TensorShape([None]),) * 4,
+            )[1:]
         else:
             flat = self._solve(cps, words=False)[:-1]
         ids, starts, ends, rowids = flat
@@ -472,26 +478,23 @@ class _UnigramSegmenter:
         prefix = self._summed(layout, first)
         second = self._pass(layout, candidates, prefix, rebase=False)
 
-        def iterate():
-            def body(k, prefix, done, *out):
-                summed = self._summed(layout, out)
-                # Prefer the sums along the new paths; chaining lane ends instead
-                # fixes at least one more lane per pass, whatever happens.
-                stuck = (k >= 3) | tf.reduce_all(tf.equal(summed, prefix))
-                prefix = tf.where(stuck, self._chained(layout, out), summed)
-                out = self._pass(layout, candidates, prefix, rebase=False)
-                return (k + 1, prefix, consistent(out, prefix)) + tuple(out)
+        def body(k, prefix, done, *out):
+            summed = self._summed(layout, out)
+            # Prefer the sums along the new paths; chaining lane ends instead
+            # fixes at least one more lane per pass, whatever happens.
+            stuck = (k >= 3) | tf.reduce_all(tf.equal(summed, prefix))
+            prefix = tf.where(stuck, self._chained(layout, out), summed)
+            out = self._pass(layout, candidates, prefix, rebase=False)
+            return (k + 1, prefix, consistent(out, prefix)) + tuple(out)
 
-            loop = tf.while_loop(
-                lambda k, prefix, done, *out: tf.logical_not(done),
-                body,
-                (tf.constant(0), prefix, tf.constant(False)) + tuple(second),
-            )
-            return (loop[1],) + tuple(loop[3:])
-
-        settled = tf.cond(
-            consistent(second, prefix), lambda: (prefix,) + tuple(second), iterate)
-        prefix, out = settled[0], settled[1:]
+        # Zero iterations when the second pass is consistent (no tf.cond around the
+        # loop, for the TF1-session reason given in _segment).
+        settled = tf.while_loop(
+            lambda k, prefix, done, *out: tf.logical_not(done),
+            body,
+            (tf.constant(0), prefix, consistent(second, prefix)) + tuple(second),
+        )
+        prefix, out = settled[1], settled[3:]
         threshold = tf.constant(100000.0, tf.float32)
         risky = tf.reduce_any(tf.abs(out[5]) > threshold) | tf.reduce_any(tf.abs(prefix) > threshold)
         return tuple(out[:4]) + (risky,)
