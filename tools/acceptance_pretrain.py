@@ -53,11 +53,13 @@ def write_glue_train_text(glue_dir, folders, out, group=8):
         examples = glue.read_examples(folder.lower(), os.path.join(glue_dir, folder), "train", do_lower_case=False)
         pending = []
         for example in examples:
+            # An empty text would read as a blank line, which ends a document.
+            texts = [t for t in (example.text_a, example.text_b) if t is not None and t.strip()]
             if example.text_b is not None:
-                lines += [example.text_a, example.text_b, ""]
+                lines += texts + [""] if texts else []
                 continue
-            pending.append(example.text_a)
-            if len(pending) == group:
+            pending += texts
+            if len(pending) >= group:
                 lines += pending + [""]
                 pending = []
         if pending:

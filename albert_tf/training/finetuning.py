@@ -305,28 +305,56 @@ def _as_dict(outputs):
 
 
 def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique_ids", "input_mask"), jit_compile=False,
-                   progress=None):
+                   progress=None, strategy=None):
     """Runs `model` (inference mode) over every batch and returns numpy arrays in record order.
 
-    `progress`: a label for a progress bar over the batches (None: no bar).
+    `progress`: a label for a progress bar over the batches (None: no bar). `strategy`: under a
+    strategy with several replicas in one client (`MirroredStrategy`, `TPUStrategy`), each batch is
+    split across the replicas inside `strategy.run`, so the forward pass runs where the variables live;
+    otherwise (none, one device, or multi-worker, where every worker scores the whole set) the batches
+    run here.
     """
 
     # One trace for every bucket shape and the short last batch; XLA still compiles per shape.
     signature = {k: tf.TensorSpec([None] * s.shape.rank, s.dtype) for k, s in dataset.element_spec.items()}
+    carried = [k for k in keep if k in dataset.element_spec] + [_INDEX]
 
-    @tf.function(input_signature=[signature], jit_compile=jit_compile)
+    distribute = (strategy is not None and strategy.num_replicas_in_sync > 1
+                  and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy))
+
+    # Inside strategy.run a TPU compiles the whole replica step itself.
+    @tf.function(input_signature=[signature], jit_compile=jit_compile and not distribute)
     def forward(batch):
         return _as_dict(model(batch, training=False))
+
+    def replica_step(batch):
+        outputs = dict(forward(batch))
+        outputs.update({k: batch[k] for k in carried})
+        return outputs
+
+    if distribute:
+        run = tf.function(lambda batch: strategy.run(replica_step, args=(batch,)), reduce_retracing=True)
+        batches = strategy.experimental_distribute_dataset(dataset)
+
+        def results(batch):
+            # Each replica's slice, in any order: the example index restores record order below.
+            per_replica = run(batch)
+            return [{k: v for k, v in zip(per_replica, values)} for values in zip(
+                *(strategy.experimental_local_results(v) for v in per_replica.values()))]
+    else:
+        batches = dataset
+
+        def results(batch):
+            return [replica_step(batch)]
 
     chunks = {}
     from tqdm import tqdm
 
-    for batch in tqdm(dataset, desc=progress, unit=" batches", disable=progress is None, leave=False):
-        outputs = {k: v for k, v in forward(batch).items()}
-        outputs.update({k: batch[k] for k in keep if k in batch})
-        outputs[_INDEX] = batch[_INDEX]
-        for key, value in outputs.items():
-            chunks.setdefault(key, []).append(np.asarray(tf.cast(value, tf.float32) if value.dtype.is_floating else value))
+    for batch in tqdm(batches, desc=progress, unit=" batches", disable=progress is None, leave=False):
+        for outputs in results(batch):
+            for key, value in outputs.items():
+                chunks.setdefault(key, []).append(
+                    np.asarray(tf.cast(value, tf.float32) if value.dtype.is_floating else value))
     if not chunks:
         return {}
     order = np.argsort(np.concatenate(chunks.pop(_INDEX)), kind="stable")
@@ -551,7 +579,7 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
 
     def evaluate():
         outputs = gather_outputs(model, eval_dataset_fn(options.eval_batch_size), jit_compile=jit_compile,
-                                 progress="evaluating" if verbose == 1 else None)
+                                 progress="evaluating" if verbose == 1 else None, strategy=strategy)
         return evaluate_fn(outputs)
 
     def best_entry():
@@ -646,7 +674,7 @@ def _run(task, config, options, strategy, role, train_files, eval_files, predict
         make = finetuning_dataset_fn(predict_files, task, options.max_seq_length, False, options.bucket_by_length,
                                      options.smallest_bucket)
         predictions = gather_outputs(model, make(options.predict_batch_size), jit_compile=jit_compile,
-                                     progress="predicting" if verbose == 1 else None)
+                                     progress="predicting" if verbose == 1 else None, strategy=strategy)
         written = predict_fn(predictions, role.path()) if predict_fn else write_glue_predictions(task, predictions, role.path())
         results["prediction_files"] = written
 
