@@ -121,7 +121,8 @@ def main(argv=None):
 
     (fixed_name, fixed), (bucket_name, bucketed) = results.items()
     print()
-    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores visible (shared machine), "
+    print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores visible, "
+          f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} usable by this process, "
           f"vector extensions: {cpu_vector_extensions()}; TensorFlow {tf.__version__}")
     print(f"Model: ALBERT vocab {config.vocab_size} (SentencePiece on SST-2 train), E={config.embedding_size}, "
           f"H={config.hidden_size}, L={config.num_hidden_layers}, heads={config.num_attention_heads}, "
