@@ -73,6 +73,7 @@ def main(argv=None):
             args.num_train_epochs * _train_rows(os.path.join(shared, "glue_data", FOLDERS[task])) / args.train_batch_size)))
         for seed, (start, init) in ((seed, pair) for seed in seeds for pair in (
                 ("pretrained", os.path.abspath(args.pretrained)), ("random init", None))):
+            # The default seed keeps the folder names of runs made before --seeds, so they are not repeated.
             out = os.path.join(args.work_dir, task, start.replace(" ", "_") + ("" if seed == 12345 else f"-seed{seed}"))
             command = [
                 sys.executable, "-m", "tools.finetune", f"--task={task}", "--do_train", "--do_eval",

@@ -191,10 +191,10 @@ def test_saved_model_cli_show_and_run(export_dir):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "known bug, not fixed yet: through a TF1 session (saved_model_cli run; TF Serving loads SavedModels that way) "
-    "some exports fail (in the full suite even on short texts) in the in-graph tokenizer's while-inside-cond "
-    "('has inputs from different frames'); others of the same model pass. tf.saved_model.load serves every export "
-    "(test_signatures_and_assets and the parity tests)"))
+    "known bug, fix unverified: through a TF1 session (saved_model_cli run; TF Serving loads SavedModels that way) "
+    "some exports failed (in the full suite even on short texts) with 'has inputs from different frames' in the "
+    "in-graph tokenizer's while-inside-cond; that construct is gone, but the failure never reproduced where it was "
+    "removed. tf.saved_model.load serves every export (test_signatures_and_assets and the parity tests)"))
 def test_saved_model_cli_runs_long_text(export_dir):
     ran = saved_model_cli("run", "--dir", export_dir, "--tag_set", "serve", "--signature_def", "serving_default",
                           "--input_exprs", 'text=["the [MASK] of 1990,", "", "' + "long " * 200 + '"]',

@@ -1,10 +1,6 @@
 """The Keras contract for every task model: config round trip, `.keras` round trip, mixed_bfloat16,
 XLA-compiled `fit`, and MirroredStrategy over two logical CPUs following the one-device trajectory."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -13,6 +9,7 @@ import pytest
 
 import albert_tf
 from tests.conftest import tiny_config
+from tests.fresh_process import run_for_result
 from tests.models import task_data
 
 # name -> (constructor source over `config`, batch source over `config`); strings so the subprocess
@@ -115,15 +112,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 
 def test_mirrored_two_cpus_follow_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
     names = sorted(MIRRORED_CASES)
-    done = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT, ",".join(names)], capture_output=True, text=True, cwd=root, env=env, timeout=900
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-4000:]
-    results = json.loads(lines[-1][len("RESULT "):])
+    results = run_for_result(MIRRORED_SCRIPT, ",".join(names), timeout=900)
     assert sorted(results) == names
     for name, result in results.items():
         assert sorted(result["one"]) == sorted(result["two"]), name

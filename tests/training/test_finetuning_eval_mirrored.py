@@ -1,10 +1,8 @@
 """Evaluation inside `strategy.run`: two replicas give the one-device outputs, in record order."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
+
+from tests.fresh_process import run_for_result
 
 SCRIPT = textwrap.dedent(
     """
@@ -42,12 +40,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_two_replicas_score_like_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=root, env=env, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-4000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_for_result(SCRIPT)
     assert result["keys"][0] == result["keys"][1]
     one, two, truth = result["labels"]
     assert one == truth and two == truth, "every example once, in record order"

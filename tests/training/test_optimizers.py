@@ -1,9 +1,5 @@
 import doctest
-import json
-import os
 import re
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -21,6 +17,8 @@ from albert_tf.training.optimizers import (
     create_optimizer,
 )
 from albert_tf.training.schedules import WarmupPolynomialDecay
+
+from tests.fresh_process import run_for_result
 
 # ---------------------------------------------------------------------------------------------------
 # A NumPy transcription of the specification (original_release.md §6.5), in float64.
@@ -388,13 +386,7 @@ MIRRORED_EMBEDDING_SCRIPT = textwrap.dedent(
 def test_mirrored_accumulation_with_active_clipping_equals_the_large_batch_on_one_device():
     # Two logical CPUs (a fresh process: logical devices must be set before TensorFlow starts), each
     # replica seeing micro-batches of 2, accumulated over 2 steps: the one-device batch of 8.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    done = subprocess.run([sys.executable, "-c", MIRRORED_EMBEDDING_SCRIPT], capture_output=True,
-                          text=True, cwd=root, env=env, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-4000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_for_result(MIRRORED_EMBEDDING_SCRIPT, CUDA_VISIBLE_DEVICES="")
     assert result["replicas"] == 2
     assert all(diff <= 1e-6 for diff in result["diffs"].values()), result
 

@@ -1,11 +1,9 @@
 """MirroredStrategy over two logical CPUs follows the one-device loss trajectory of the AlbertPretrainer
 at the same global batch (the loss is normalised over the global batch, see `masked_lm_loss`)."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
+
+from tests.fresh_process import run_for_result
 
 SCRIPT = textwrap.dedent(
     """
@@ -44,12 +42,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_mirrored_two_cpus_follow_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=root, env=env, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stderr[-4000:]
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = run_for_result(SCRIPT)
     assert len(result["one"]) == len(result["two"]) == 6
     for one, two in zip(result["one"], result["two"]):
         assert abs(one - two) <= 1e-5, result
