@@ -54,6 +54,12 @@ def main(argv=None):
                    help="comma-separated seeds; each runs both initialisations and the report gives the mean over seeds")
     p.add_argument("--note", default="", help="a sentence about the pretrained model, copied into the report")
     args = p.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    if not seeds:
+        p.error("--seeds: give at least one seed")
 
     config = args.albert_config_file
     if config is None:
@@ -67,7 +73,6 @@ def main(argv=None):
     os.makedirs(args.docs_dir, exist_ok=True)
     log = os.path.join(args.work_dir, "acceptance.log")
     runs = []
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         steps = args.train_step or min(args.max_train_step, max(1, int(
             args.num_train_epochs * _train_rows(os.path.join(shared, "glue_data", FOLDERS[task])) / args.train_batch_size)))

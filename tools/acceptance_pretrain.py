@@ -104,12 +104,17 @@ def main(argv=None):
     # Every stage below is skipped when its output exists, so re-running after a finished run only
     # rewrites the report.
 
+    shared = os.path.abspath(args.shared)
+    folders = [t.strip() for t in args.glue_train_text.split(",") if t.strip()]
+    for folder in folders:
+        train_file = os.path.join(shared, "glue_data", folder, "train.tsv")
+        if not os.path.exists(train_file):
+            p.error(f"--glue_train_text: {folder!r} has no {train_file}; name task folders of glue_data, e.g. SST-2,MRPC")
     py = sys.executable
     w = args.work_dir
     os.makedirs(w, exist_ok=True)
     os.makedirs(args.docs_dir, exist_ok=True)
     log = os.path.join(w, "acceptance.log")
-    shared = os.path.abspath(args.shared)
     started = time.time()
     stages = {}
 
@@ -125,7 +130,6 @@ def main(argv=None):
         if not os.path.exists(out):
             run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", out, "--format", fmt], log)
     train_files = ["wiki_train.txt", "gutenberg.txt"]
-    folders = [t.strip() for t in args.glue_train_text.split(",") if t.strip()]
     if folders:
         out = os.path.join(w, "glue_train.txt")
         if not os.path.exists(out):
