@@ -1,7 +1,8 @@
 """The pretraining-data job as an Apache Beam pipeline (DirectRunner, Dataflow, Flink, Spark).
 
-Same two passes and the same functions as :mod:`data_prep.pretraining`, so the same seed gives the
-same shards, byte for byte:
+Same two passes, the same worker functions (:mod:`data_prep.pretraining.workers`) and the same
+plan, resume check and summary (:mod:`data_prep.pretraining.orchestrator`) as the multi-process
+runner, so the same seed gives the same shards, byte for byte:
 
 1. ``Tokenize``: every byte-range chunk of the input is tokenized on some worker and written to
    ``<work_dir>/beam-<fingerprint>/chunks/``.
@@ -10,7 +11,8 @@ same shards, byte for byte:
 3. ``BuildBlocks``: every block is built, masked, shuffled and serialised on some worker; a worker
    reads the store once (copying it locally first when it lives on a remote file system).
 4. ``WriteShards``: blocks are grouped by shard, put back in block order and written as
-   ``<shard>.incomplete``, then renamed. Complete shards are skipped unless ``overwrite``.
+   ``<shard>.incomplete``, then renamed. A re-run skips the shards an earlier run of this very job
+   wrote (unless ``overwrite``) and stops at any other existing shard, as the local runner does.
 
 Paths may be anything Beam's ``FileSystems`` and ``tf.io.gfile`` read (``gs://`` on Dataflow). The
 summary JSON is written next to the output as by the multi-process runner. Needs the ``beam`` extra
@@ -38,33 +40,23 @@ import os
 import posixpath
 import tempfile
 import time
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from albert_tf.data.schemas import PRETRAINING_SCHEMA
-from data_prep import token_store
-from data_prep.instances import BlockBuilder, empty_block_stats, merge_stats, plan_blocks
-from data_prep.pretraining import (
-    INCOMPLETE_SUFFIX,
-    SUMMARY_VERSION,
-    PretrainingDataConfig,
-    PretrainingDataError,
-    check_input_encoding,
-    corpus_warnings,
-    default_summary_path,
-    empty_corpus_error,
-    encode_block,
-    load_previous_summary,
-    masking_config_for,
-    previous_run_complete,
-    resolve_output_files,
-    shard_blocks,
-    split_list,
-    summarize,
-    validate_config,
+from data_prep import fileio, token_store
+from data_prep.pretraining.orchestrator import (
+    Job,
+    Plan,
+    ShardWriter,
+    finish_summary,
+    plan_job,
+    prepare_job,
+    start_summary,
+    write_summary,
 )
-from data_prep.tfexample import ExampleEncoder
+from data_prep.pretraining.specs import PretrainingDataConfig, PretrainingDataError, split_list
+from data_prep.pretraining.workers import BlockEncoder, chunk_tokenizer_for
 
 logger = logging.getLogger("albert_tf.data_prep.pretraining_beam")
 
@@ -72,11 +64,7 @@ _STORE_FILES = ("tokens.bin", "sentence_offsets.npy", "document_offsets.npy", "s
 
 
 def _join(directory: str, *parts: str) -> str:
-    return posixpath.join(directory, *parts) if "://" in directory else os.path.join(directory, *parts)
-
-
-def _is_remote(path: str) -> bool:
-    return "://" in path
+    return posixpath.join(directory, *parts) if fileio.is_url(directory) else os.path.join(directory, *parts)
 
 
 def _expand_inputs(spec) -> List[tuple]:
@@ -124,10 +112,7 @@ class _TokenizeChunk:
         from apache_beam.io.filesystems import FileSystems
 
         if self._chunker is None:
-            from albert_tf.text.tokenizer import AlbertTokenizer
-
-            tokenizer = AlbertTokenizer.from_proto(self.spm_proto, do_lower_case=self.do_lower_case)
-            self._chunker = token_store.ChunkTokenizer(tokenizer, self.encoding)
+            self._chunker = chunk_tokenizer_for(self.spm_proto, self.do_lower_case, self.encoding)
         with FileSystems.open(chunk.path) as f:
             result = self._chunker.tokenize_chunk(chunk, f)
         prefix = _join(self.run_dir, "chunks", f"chunk-{chunk.index:06d}")
@@ -143,13 +128,22 @@ class _TokenizeChunk:
         }
 
 
-def _build_store(metas: Sequence[dict], files: Sequence[str], run_dir: str, dtype_name: str,
-                 config: PretrainingDataConfig, masking, outputs: List[str], is_pattern: bool) -> dict:
-    """Singleton step: the store from every chunk, in order, and the plan of the job."""
+def _copy(source: str, target: str) -> None:
+    """Copies a store file between Beam file systems (local paths included), 16 MiB at a time."""
     from apache_beam.io.filesystems import FileSystems
 
-    local_dir = tempfile.mkdtemp(prefix="albert-store-") if _is_remote(run_dir) else _join(run_dir, "store")
-    writer = token_store.StoreWriter(local_dir, files, np.dtype(dtype_name))
+    with FileSystems.open(source) as src, FileSystems.create(target) as dst:
+        while True:
+            piece = src.read(16 << 20)
+            if not piece:
+                break
+            dst.write(piece)
+
+
+def _build_store(metas: Sequence[dict], job: Job, run_dir: str, dtype_name: str) -> Tuple[str, Plan]:
+    """Singleton step: the store from every chunk, in order, and the plan of the job."""
+    local_dir = tempfile.mkdtemp(prefix="albert-store-") if fileio.is_url(run_dir) else _join(run_dir, "store")
+    writer = token_store.StoreWriter(local_dir, job.input_files, np.dtype(dtype_name))
     for meta in sorted(metas, key=lambda m: m["chunk"]["index"]):
         chunk = token_store.Chunk(**meta["chunk"])
         writer.add(token_store.ChunkResult(
@@ -161,54 +155,21 @@ def _build_store(metas: Sequence[dict], files: Sequence[str], run_dir: str, dtyp
             meta["decode_error"],
         ))
     store = writer.finish()
-    if store.num_documents == 0:
-        raise empty_corpus_error(files, store)
+    plan = plan_job(job, store)
     store_dir = local_dir
-    if _is_remote(run_dir):
+    if fileio.is_url(run_dir):
         store_dir = _join(run_dir, "store")
         for name in _STORE_FILES:
-            with open(os.path.join(local_dir, name), "rb") as src, FileSystems.create(_join(store_dir, name)) as dst:
-                dst.write(src.read())
-    blocks = plan_blocks(store.document_tokens(), config.instance_config(), config.block_tokens)
-    if len(blocks) < len(outputs):
-        if is_pattern and config.num_output_shards is None:
-            outputs, _ = resolve_output_files(config.output_file, len(blocks))
-        else:
-            raise PretrainingDataError(
-                f"--output_file asks for {len(outputs)} shards but the corpus makes only {len(blocks)} "
-                "blocks of work, so some shards would be empty; use fewer shards or a smaller --block_tokens"
-            )
-    warnings_list = corpus_warnings(store, config)
-    for message in warnings_list:
-        logger.warning(message)
-    return {
-        "store_dir": store_dir,
-        "outputs": outputs,
-        "blocks": [dataclasses.astuple(b) for b in blocks],
-        "warnings": warnings_list,
-        "corpus": {
-            "documents": store.num_documents,
-            "sentences": store.num_sentences,
-            "tokens": store.report.tokens,
-            "lines": store.report.lines,
-            "single_sentence_documents": int((store.sentences_per_document() == 1).sum()),
-            "invalid_utf8_lines": store.report.invalid_utf8_lines,
-        },
-    }
+            _copy(os.path.join(local_dir, name), _join(store_dir, name))
+    return store_dir, plan
 
 
-def _blocks_to_build(plan: dict, overwrite: bool):
-    import tensorflow as tf
-
-    from data_prep.instances import Block
-
-    blocks = [Block(*b) for b in plan["blocks"]]
-    outputs = plan["outputs"]
-    for shard, shard_list in enumerate(shard_blocks(blocks, len(outputs))):
-        if not overwrite and tf.io.gfile.exists(outputs[shard]):
-            continue
-        for block in shard_list:
-            yield plan["store_dir"], shard, block
+def _blocks_to_build(planned: Tuple[str, Plan]):
+    store_dir, plan = planned
+    per_shard = plan.blocks_of_shard()
+    for shard in plan.todo():
+        for block in per_shard[shard]:
+            yield store_dir, shard, block
 
 
 class _BuildBlock:
@@ -218,53 +179,42 @@ class _BuildBlock:
         self.instance_config = instance_config
         self.masking = masking
         self._store_dir = None
-        self._builder = None
-        self._encoder = ExampleEncoder(PRETRAINING_SCHEMA)
+        self._blocks = None
 
     def _local_store(self, store_dir: str) -> str:
-        if not _is_remote(store_dir):
+        if not fileio.is_url(store_dir):
             return store_dir
-        from apache_beam.io.filesystems import FileSystems
-
         local = tempfile.mkdtemp(prefix="albert-store-")
         for name in _STORE_FILES:
-            with FileSystems.open(_join(store_dir, name)) as src, open(os.path.join(local, name), "wb") as dst:
-                while True:
-                    piece = src.read(16 << 20)
-                    if not piece:
-                        break
-                    dst.write(piece)
+            _copy(_join(store_dir, name), os.path.join(local, name))
         return local
 
     def __call__(self, element):
         store_dir, shard, block = element
         if self._store_dir != store_dir:
-            store = token_store.TokenStore(self._local_store(store_dir))
-            self._builder = BlockBuilder(store, self.instance_config, self.masking)
+            self._blocks = BlockEncoder(self._local_store(store_dir), self.instance_config, self.masking)
             self._store_dir = store_dir
-        index, records, stats = encode_block(self._builder, self._encoder, block)
-        yield shard, (index, records, stats)
+        yield shard, self._blocks(block)
 
 
-def _write_shard(element, outputs_of_plan: dict, ngram: int) -> dict:
-    import tensorflow as tf
-
+def _write_shard(element, planned: Tuple[str, Plan], ngram: int) -> Tuple[str, dict]:
     shard, items = element
-    path = outputs_of_plan["outputs"][shard]
-    stats = empty_block_stats(ngram)
-    tmp = path + INCOMPLETE_SUFFIX
-    directory = posixpath.dirname(path) if _is_remote(path) else os.path.dirname(path)
-    if directory:
-        tf.io.gfile.makedirs(directory)
-    count = 0
-    with tf.io.TFRecordWriter(tmp) as writer:
+    path = planned[1].outputs[shard]
+    writer = ShardWriter(path, ngram)
+    try:
         for _, records, block_stats in sorted(items, key=lambda item: item[0]):
-            for record in records:
-                writer.write(record)
-            count += len(records)
-            merge_stats(stats, block_stats)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-    return {"path": path, "instances": count, "stats": stats}
+            writer.add(records, block_stats)
+    except BaseException:
+        writer.abort()
+        raise
+    return path, writer.commit()
+
+
+def _write_summary(written: List[Tuple[str, dict]], planned: Tuple[str, Plan], job: Job, started: float) -> None:
+    summary = start_summary(job, planned[1], runner="beam")
+    summary["shards"].update(written)
+    finish_summary(summary, job.masking, {"total": time.time() - started})
+    write_summary(job.summary_path, summary)
 
 
 def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = None) -> dict:
@@ -277,42 +227,21 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
         raise PretrainingDataError(
             f"--runner needs Apache Beam ({err}); install the 'beam' extra: pip install 'albert_tf[beam]'"
         ) from None
-    import tensorflow as tf
-
-    from albert_tf.text.tokenizer import AlbertTokenizer
 
     started = time.time()
-    validate_config(config)
-    encoding = check_input_encoding(config.input_encoding)
-    inputs = _expand_inputs(config.input_file)
-    files = [path for path, _, _ in inputs]
-    tokenizer = AlbertTokenizer(config.spm_model_file, do_lower_case=config.do_lower_case)
-    masking = masking_config_for(tokenizer, config)
-    outputs, is_pattern = resolve_output_files(config.output_file, config.num_output_shards)
-    summary_path = config.summary_file or default_summary_path(config.output_file)
-    fingerprint = token_store.store_fingerprint(inputs, tokenizer.proto, config.do_lower_case, encoding)
-    job_prefix = config.output_fingerprint() + "-" + fingerprint
-    previous = load_previous_summary(summary_path)
-    if not config.overwrite:
-        may_cap = is_pattern and config.num_output_shards is None
-        if previous_run_complete(previous, job_prefix, config.output_file, outputs, may_cap):
-            logger.info("every shard of %s is complete; nothing to do (--overwrite redoes them)", summary_path)
-            return previous
-        existing = [path for path in outputs if tf.io.gfile.exists(path)]
-        if existing and previous is not None and not str(previous.get("fingerprint", "")).startswith(job_prefix + "-"):
-            raise PretrainingDataError(
-                f"{existing[0]} exists from a run with other settings or inputs; pass --overwrite or "
-                "choose another --output_file"
-            )
-    if _is_remote(outputs[0]):
+    job, tokenizer = prepare_job(config, _expand_inputs)
+    if job.already_complete():
+        logger.info("every shard of %s is complete; nothing to do (--overwrite redoes them)", job.summary_path)
+        return job.previous
+    outputs = job.outputs
+    if fileio.is_url(outputs[0]):
         first_dir = posixpath.dirname(outputs[0])
     else:
         first_dir = os.path.dirname(os.path.abspath(outputs[0]))
     work_dir = config.work_dir or _join(first_dir, ".albert_pretraining_work")
-    run_dir = _join(work_dir, f"beam-{fingerprint}")
-    chunks = token_store.plan_chunks(files, [size for _, size, _ in inputs])
+    run_dir = _join(work_dir, f"beam-{job.store_fingerprint}")
+    chunks = token_store.plan_chunks(job.input_files, job.input_sizes)
     dtype_name = "uint16" if tokenizer.vocab_size <= 65536 else "int32"
-    instance_config = config.instance_config()
 
     options = PipelineOptions(beam_args or [])
     with beam.Pipeline(options=options) as pipeline:
@@ -320,74 +249,35 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
             pipeline
             | "Chunks" >> beam.Create(chunks)
             | "SpreadChunks" >> beam.Reshuffle()
-            | "Tokenize" >> beam.FlatMap(_TokenizeChunk(tokenizer.proto, config.do_lower_case, run_dir, encoding))
+            | "Tokenize" >> beam.FlatMap(_TokenizeChunk(tokenizer.proto, config.do_lower_case, run_dir, job.encoding))
         )
-        plan = (
+        planned = (
             metas
             | "AllChunks" >> beam.combiners.ToList()
-            | "BuildStore" >> beam.Map(_build_store, files, run_dir, dtype_name, config, masking, outputs, is_pattern)
+            | "BuildStore" >> beam.Map(_build_store, job, run_dir, dtype_name)
         )
         written = (
-            plan
-            | "PlanBlocks" >> beam.FlatMap(_blocks_to_build, config.overwrite)
+            planned
+            | "PlanBlocks" >> beam.FlatMap(_blocks_to_build)
             | "SpreadBlocks" >> beam.Reshuffle()
-            | "BuildBlocks" >> beam.FlatMap(_BuildBlock(instance_config, masking))
+            | "BuildBlocks" >> beam.FlatMap(_BuildBlock(job.instance_config, job.masking))
             | "ByShard" >> beam.GroupByKey()
-            | "WriteShards" >> beam.Map(_write_shard, beam.pvalue.AsSingleton(plan), masking.ngram)
+            | "WriteShards" >> beam.Map(_write_shard, beam.pvalue.AsSingleton(planned), job.masking.ngram)
         )
         _ = (
             written
             | "AllShards" >> beam.combiners.ToList()
-            | "Summary" >> beam.Map(
-                _write_summary, beam.pvalue.AsSingleton(plan), config, masking, summary_path, started, files,
-                job_prefix,
-            )
+            | "Summary" >> beam.Map(_write_summary, beam.pvalue.AsSingleton(planned), job, started)
         )
-    with tf.io.gfile.GFile(summary_path) as f:
-        summary = json.load(f)
+    summary = json.loads(fileio.read_text(job.summary_path))
     if not config.keep_work_dir:
         try:
             FileSystems.delete([run_dir])
         except Exception:  # noqa: BLE001 - cleanup must not hide a finished job
             logger.warning("could not remove %s", run_dir)
-        if not _is_remote(work_dir):
+        if not fileio.is_url(work_dir):
             try:
                 os.rmdir(work_dir)
             except OSError:  # other runs' work is still there
                 pass
     return summary
-
-
-def _write_summary(shards: List[dict], plan: dict, config: PretrainingDataConfig, masking,
-                   summary_path: str, started: float, files: Sequence[str], job_prefix: str) -> None:
-    import tensorflow as tf
-
-    written = {s["path"]: s for s in shards}
-    totals = empty_block_stats(masking.ngram)
-    shard_entries = {}
-    for path in plan["outputs"]:
-        if path in written:
-            merge_stats(totals, written[path]["stats"])
-            shard_entries[path] = {"status": "written", "instances": written[path]["instances"],
-                                   "stats": written[path]["stats"]}
-        else:
-            shard_entries[path] = {"status": "skipped", "instances": 0, "stats": None}
-    summary = {
-        "summary_version": SUMMARY_VERSION,
-        "complete": True,
-        "runner": "beam",
-        "fingerprint": f"{job_prefix}-{len(plan['outputs'])}",
-        "flags": dataclasses.asdict(config),
-        "input_files": list(files),
-        "corpus": plan["corpus"],
-        "warnings": plan["warnings"],
-        "blocks": len(plan["blocks"]),
-        "shards": shard_entries,
-        "totals": summarize(totals, masking),
-        "totals_cover_all_shards": all(e["status"] == "written" for e in shard_entries.values()),
-        "seconds": {"total": round(time.time() - started, 3)},
-    }
-    tmp = summary_path + INCOMPLETE_SUFFIX
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        json.dump(summary, f, indent=1)
-    tf.io.gfile.rename(tmp, summary_path, overwrite=True)
