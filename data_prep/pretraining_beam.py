@@ -45,16 +45,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from data_prep import fileio, token_store
-from data_prep.pretraining.orchestrator import (
-    Job,
-    Plan,
-    ShardWriter,
-    finish_summary,
-    plan_job,
-    prepare_job,
-    start_summary,
-    write_summary,
-)
+from data_prep.pretraining import orchestrator
 from data_prep.pretraining.specs import PretrainingDataConfig, PretrainingDataError, split_list
 from data_prep.pretraining.workers import BlockEncoder, chunk_tokenizer_for
 
@@ -140,7 +131,8 @@ def _copy(source: str, target: str) -> None:
             dst.write(piece)
 
 
-def _build_store(metas: Sequence[dict], job: Job, run_dir: str, dtype_name: str) -> Tuple[str, Plan]:
+def _build_store(metas: Sequence[dict], job: orchestrator.Job, run_dir: str, dtype_name: str
+                 ) -> Tuple[str, orchestrator.Plan]:
     """Singleton step: the store from every chunk, in order, and the plan of the job."""
     local_dir = tempfile.mkdtemp(prefix="albert-store-") if fileio.is_url(run_dir) else _join(run_dir, "store")
     writer = token_store.StoreWriter(local_dir, job.input_files, np.dtype(dtype_name))
@@ -155,7 +147,7 @@ def _build_store(metas: Sequence[dict], job: Job, run_dir: str, dtype_name: str)
             meta["decode_error"],
         ))
     store = writer.finish()
-    plan = plan_job(job, store)
+    plan = orchestrator.plan_job(job, store)
     store_dir = local_dir
     if fileio.is_url(run_dir):
         store_dir = _join(run_dir, "store")
@@ -164,7 +156,7 @@ def _build_store(metas: Sequence[dict], job: Job, run_dir: str, dtype_name: str)
     return store_dir, plan
 
 
-def _blocks_to_build(planned: Tuple[str, Plan]):
+def _blocks_to_build(planned: Tuple[str, orchestrator.Plan]):
     store_dir, plan = planned
     per_shard = plan.blocks_of_shard()
     for shard in plan.todo():
@@ -197,10 +189,10 @@ class _BuildBlock:
         yield shard, self._blocks(block)
 
 
-def _write_shard(element, planned: Tuple[str, Plan], ngram: int) -> Tuple[str, dict]:
+def _write_shard(element, planned: Tuple[str, orchestrator.Plan], ngram: int) -> Tuple[str, dict]:
     shard, items = element
     path = planned[1].outputs[shard]
-    writer = ShardWriter(path, ngram)
+    writer = orchestrator.ShardWriter(path, ngram)
     try:
         for _, records, block_stats in sorted(items, key=lambda item: item[0]):
             writer.add(records, block_stats)
@@ -210,11 +202,12 @@ def _write_shard(element, planned: Tuple[str, Plan], ngram: int) -> Tuple[str, d
     return path, writer.commit()
 
 
-def _write_summary(written: List[Tuple[str, dict]], planned: Tuple[str, Plan], job: Job, started: float) -> None:
-    summary = start_summary(job, planned[1], runner="beam")
+def _write_summary(written: List[Tuple[str, dict]], planned: Tuple[str, orchestrator.Plan], job: orchestrator.Job,
+                   started: float) -> None:
+    summary = orchestrator.start_summary(job, planned[1], runner="beam")
     summary["shards"].update(written)
-    finish_summary(summary, job.masking, {"total": time.time() - started})
-    write_summary(job.summary_path, summary)
+    orchestrator.finish_summary(summary, job.masking, {"total": time.time() - started})
+    orchestrator.write_summary(job.summary_path, summary)
 
 
 def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = None) -> dict:
@@ -229,7 +222,7 @@ def run_beam(config: PretrainingDataConfig, beam_args: Optional[List[str]] = Non
         ) from None
 
     started = time.time()
-    job, tokenizer = prepare_job(config, _expand_inputs)
+    job, tokenizer = orchestrator.prepare_job(config, _expand_inputs)
     if job.already_complete():
         logger.info("every shard of %s is complete; nothing to do (--overwrite redoes them)", job.summary_path)
         return job.previous

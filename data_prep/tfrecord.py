@@ -71,15 +71,8 @@ class TFRecordWriter:
         self.path = os.fspath(path)
         self.tmp = self.path + INCOMPLETE_SUFFIX
         self.records = 0
-        self._remote = "://" in self.path
-        if self._remote:
-            import tensorflow as tf
-
-            self._file = tf.io.gfile.GFile(self.tmp, "wb")
-        else:
-            directory = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(directory, exist_ok=True)
-            self._file = open(self.tmp, "wb")
+        makedirs(os.path.dirname(self.path if is_url(self.path) else os.path.abspath(self.path)))
+        self._file = open_binary(self.tmp, "wb")
 
     def write(self, record: bytes) -> None:
         self._file.write(frame(record))
@@ -87,30 +80,21 @@ class TFRecordWriter:
 
     def close(self) -> None:
         """Closes the file and moves it to its final name."""
-        if self._file is None:
-            return
-        self._file.close()
-        self._file = None
-        if self._remote:
-            import tensorflow as tf
-
-            tf.io.gfile.rename(self.tmp, self.path, overwrite=True)
-        else:
-            os.replace(self.tmp, self.path)
+        if self._release():
+            rename(self.tmp, self.path)
 
     def abort(self) -> None:
         """Closes and deletes the incomplete file; the final name is left as it was."""
+        if self._release():
+            remove_if_exists(self.tmp)
+
+    def _release(self) -> bool:
+        """Closes the file, once: whether it was still open (a second close or abort does nothing)."""
         if self._file is None:
-            return
+            return False
         self._file.close()
         self._file = None
-        if self._remote:
-            import tensorflow as tf
-
-            if tf.io.gfile.exists(self.tmp):
-                tf.io.gfile.remove(self.tmp)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
+        return True
 
     def __enter__(self):
         return self

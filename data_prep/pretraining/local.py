@@ -18,17 +18,7 @@ import numpy as np
 
 from albert_tf.errors import UserInputError
 from data_prep import fileio, token_store
-from data_prep.pretraining.orchestrator import (
-    INCOMPLETE_SUFFIX,
-    Job,
-    Plan,
-    ShardWriter,
-    finish_summary,
-    plan_job,
-    prepare_job,
-    start_summary,
-    write_summary,
-)
+from data_prep.pretraining import orchestrator
 from data_prep.pretraining.resume import local_file_signature, shard_fingerprint_path
 from data_prep.pretraining.specs import PretrainingDataConfig, expand_input_files
 from data_prep.pretraining.workers import (
@@ -56,7 +46,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
     12345
     """
     started = time.time()
-    job, tokenizer = prepare_job(config, _local_inputs)
+    job, tokenizer = orchestrator.prepare_job(config, _local_inputs)
     if job.already_complete():
         logger.info("every shard of %s is complete; nothing to do (--overwrite redoes them)", job.summary_path)
         return job.previous
@@ -74,9 +64,9 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         store, tokenize_seconds = _build_store(job, store_dir, tokenizer.vocab_size, pool, num_workers)
         if store.num_documents == 0:
             token_store.remove_store(store_dir)  # of no use: the input must change
-        plan = plan_job(job, store)
-        summary = start_summary(job, plan, num_workers=num_workers)
-        write_summary(job.summary_path, summary)
+        plan = orchestrator.plan_job(job, store)
+        summary = orchestrator.start_summary(job, plan, num_workers=num_workers)
+        orchestrator.write_summary(job.summary_path, summary)
         build_started = time.time()
         _write_shards(job, plan, store_dir, pool, num_workers, summary)
         build_seconds = time.time() - build_started
@@ -85,12 +75,12 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
             pool.terminate()
             pool.join()
 
-    finish_summary(summary, job.masking, {
+    orchestrator.finish_summary(summary, job.masking, {
         "tokenize": tokenize_seconds, "instances": build_seconds, "total": time.time() - started,
     })
     written = sum(shard["instances"] for shard in summary["shards"].values() if shard["status"] == "written")
     summary["instances_per_second"] = written / max(build_seconds, 1e-9)
-    write_summary(job.summary_path, summary)
+    orchestrator.write_summary(job.summary_path, summary)
     if not config.keep_work_dir:
         token_store.remove_store(store_dir)
         try:
@@ -125,7 +115,7 @@ def _progress(enabled: Optional[bool], **kwargs):
     return tqdm(disable=None if enabled is None else not enabled, dynamic_ncols=True, **kwargs)
 
 
-def _build_store(job: Job, store_dir: str, vocab_size: int, pool, num_workers: int
+def _build_store(job: orchestrator.Job, store_dir: str, vocab_size: int, pool, num_workers: int
                  ) -> Tuple[token_store.TokenStore, float]:
     started = time.time()
     if token_store.is_complete_store(store_dir):
@@ -159,7 +149,8 @@ def _build_store(job: Job, store_dir: str, vocab_size: int, pool, num_workers: i
     return store, seconds
 
 
-def _write_shards(job: Job, plan: Plan, store_dir: str, pool, num_workers: int, summary: dict) -> None:
+def _write_shards(job: orchestrator.Job, plan: orchestrator.Plan, store_dir: str, pool, num_workers: int,
+                  summary: dict) -> None:
     """Pass two: every block of the shards to do, each shard committed (and the summary updated) when complete."""
     masking, instance_config, outputs = job.masking, job.instance_config, plan.outputs
     per_shard = plan.blocks_of_shard()
@@ -169,7 +160,7 @@ def _write_shards(job: Job, plan: Plan, store_dir: str, pool, num_workers: int, 
     remaining = {s: len(per_shard[s]) for s in todo}
     shard_of = {block.index: s for s in todo for block in per_shard[s]}
     total_documents = sum(b.end - b.start for s in todo for b in per_shard[s])
-    writers: Dict[int, ShardWriter] = {}
+    writers: Dict[int, orchestrator.ShardWriter] = {}
     started = time.time()
     instances = 0
     try:
@@ -177,7 +168,7 @@ def _write_shards(job: Job, plan: Plan, store_dir: str, pool, num_workers: int, 
             for block_index, records, block_stats in ordered_map(pool, block_task, tasks, 2 * num_workers):
                 s = shard_of[block_index]
                 if s not in writers:
-                    writers[s] = ShardWriter(outputs[s], masking.ngram)
+                    writers[s] = orchestrator.ShardWriter(outputs[s], masking.ngram)
                 writers[s].add(records, block_stats)
                 instances += len(records)
                 bar.update(block_stats["documents"])
@@ -187,8 +178,8 @@ def _write_shards(job: Job, plan: Plan, store_dir: str, pool, num_workers: int, 
                 if remaining[s] == 0:
                     summary["shards"][outputs[s]] = writers.pop(s).commit()
                     fileio.write_text_atomic(shard_fingerprint_path(outputs[s]), summary["fingerprint"] + "\n",
-                                             INCOMPLETE_SUFFIX)
-                    write_summary(job.summary_path, summary)
+                                             orchestrator.INCOMPLETE_SUFFIX)
+                    orchestrator.write_summary(job.summary_path, summary)
     except BaseException:
         for writer in writers.values():
             writer.abort()

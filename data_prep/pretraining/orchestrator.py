@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from data_prep import fileio, token_store
@@ -96,6 +95,15 @@ class Job:
         return previous_run_complete(self.previous, self.fingerprint_prefix, self.config.output_file,
                                      self.outputs, self.may_cap)
 
+    def check_existing_shards(self) -> None:
+        """Stops before any work when an existing shard is not this job's.
+
+        :func:`plan_job` checks again with the final shard count, which a ``{shard}`` pattern
+        without a count learns only from the corpus; this early check covers every other case.
+        """
+        if not self.may_cap:
+            shard_state(self.outputs, self.config.overwrite, self.previous, self.fingerprint(len(self.outputs)))
+
 
 def prepare_job(config: PretrainingDataConfig,
                 list_inputs: Callable[[str], Sequence[Tuple[str, int, float]]]) -> Tuple[Job, object]:
@@ -125,6 +133,7 @@ def prepare_job(config: PretrainingDataConfig,
         ),
         previous=load_previous_summary(summary_path),
     )
+    job.check_existing_shards()
     return job, tokenizer
 
 
@@ -196,8 +205,7 @@ class ShardWriter:
 
     def __init__(self, path: str, ngram: int):
         self.path = path
-        fileio.makedirs(os.path.dirname(path))
-        self._writer = TFRecordWriter(path)  # writes <path>.incomplete, renamed by close()
+        self._writer = TFRecordWriter(path)  # makes the folder, writes <path>.incomplete, renamed by close()
         self.records = 0
         self.stats = empty_block_stats(ngram)
 

@@ -73,3 +73,17 @@ def test_direct_runner_reads_other_input_encodings(spm_model, tmp_path):
     with pytest.raises(PretrainingDataError, match="albert-prepare-corpus --input_encoding utf-16"):
         run_beam(config(spm_model, str(tmp_path / "utf8.txt"), str(tmp_path / "x.tfrecord"), input_encoding="utf-16"),
                  ["--runner", "DirectRunner"])
+
+
+def test_direct_runner_resumes_and_refuses_foreign_shards_as_the_multiprocess_runner(spm_model, tmp_path):
+    corpus = write_documents(tmp_path / "corpus.txt", random_documents(23, 60))
+    output = str(tmp_path / "beam" / "s-{shard}.tfrecord")
+    first = run_beam(config(spm_model, corpus, output), ["--runner", "DirectRunner"])
+    os.remove(tmp_path / "beam" / "s-00002.tfrecord")
+    again = run_beam(config(spm_model, corpus, output), ["--runner", "DirectRunner"])
+    assert [entry["status"] for entry in again["shards"].values()] == ["skipped", "skipped", "written"]
+    assert again["totals_cover_all_shards"] and again["totals"] == first["totals"]
+    # A shard written with other settings stops the job on the driver, before any work.
+    with pytest.raises(PretrainingDataError, match="exists from a run with other settings"):
+        run_beam(config(spm_model, corpus, output, random_seed=99), ["--runner", "DirectRunner"])
+    assert not os.path.exists(tmp_path / "beam" / ".albert_pretraining_work")
