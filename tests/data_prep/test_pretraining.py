@@ -234,3 +234,11 @@ def test_end_of_file_ends_a_document(spm_model, tmp_path):
 def test_summary_path_rule():
     assert default_summary_path("out/data-{shard}.tfrecord") == os.path.join("out", "data.summary.json")
     assert default_summary_path("out/train.tfrecord,out/b.tfrecord") == os.path.join("out", "train.summary.json")
+
+
+def test_a_foreign_shard_stops_the_job_before_it_tokenizes(spm_model, corpus, tmp_path):
+    output = str(tmp_path / "out-{shard}.tfrecord")
+    run(spm_model, corpus, output, num_output_shards=2)
+    with pytest.raises(PretrainingDataError, match="exists from a run with other settings"):
+        run(spm_model, corpus, output, num_output_shards=2, random_seed=7, work_dir=str(tmp_path / "work"))
+    assert not os.path.exists(tmp_path / "work")
