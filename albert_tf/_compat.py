@@ -51,6 +51,17 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     * With `gradient_accumulation_steps` under a multi-replica strategy (where Keras' accumulation
       fails), every micro-step all-reduces and computes the update, and `_commit` keeps it only on every
       `gradient_accumulation_steps`-th step: the memory saving remains, the communication saving does not.
+
+    Example (a plain SGD on this base: the clip sees the whole gradient [3, 4], as the original's did):
+
+    >>> import keras
+    >>> class ClippedSGD(OriginalUpdateOptimizer):
+    ...     def update_step(self, gradient, variable, learning_rate):
+    ...         self._commit(variable, variable - learning_rate * gradient)
+    >>> variable = keras.Variable([0.0, 0.0])
+    >>> ClippedSGD(1.0, global_clipnorm=1.0).apply([keras.ops.array([3.0, 4.0])], [variable])
+    >>> [round(float(x), 4) for x in variable.numpy()]
+    [-0.6, -0.8]
     """
 
     def _variable_index(self, variable):

@@ -70,6 +70,19 @@ def test_patch_optimizer_accumulation_across_replicas():
     )
 
 
+def test_optimizer_seam_docstring_example_runs():
+    import doctest
+
+    from albert_tf import _compat
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(_compat.OriginalUpdateOptimizer, "OriginalUpdateOptimizer", globs=vars(_compat).copy()):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted > 0 and result.failed == 0, result
+
+
 def test_optimizer_seam_helpers_override_nothing_in_keras():
     # The seam's own helpers must stay ours: a Keras release adding a private of the same name would be
     # silently overridden.
@@ -307,16 +320,20 @@ class _Scan(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def private_keras_tf_uses():
-    """`file:line: what` for every private Keras/TF name named outside albert_tf/_compat.py."""
-    scans = {relative: _Scan() for relative in _scanned_files()}
-    for relative, scan in scans.items():
-        scan.visit(ast.parse((_REPO / relative).read_text(), str(relative)))
-    seam = _Scan()
-    seam.visit(ast.parse((_REPO / _SEAM).read_text()))
+def _scan(relative):
+    scan = _Scan()
+    scan.visit(ast.parse((_REPO / relative).read_text(), str(relative)))
+    return scan
+
+
+def private_keras_tf_uses(files=None):
+    """`file:line: what` for every private Keras/TF name named in `files` (default: the tree but the seam)."""
+    tree = {relative: _scan(relative) for relative in _scanned_files()}
+    seam = _scan(_SEAM)
+    scans = tree if files is None else {relative: tree.get(relative) or _scan(relative) for relative in files}
     keras_tf = _keras_tf_identifiers()
-    # Ours: defined in the scanned tree, or by the seam when the name is not a Keras/TF one itself.
-    ours = set().union(*(scan.defined for scan in scans.values())) | (seam.defined - keras_tf)
+    # Ours: defined in the tree, or by the seam when the name is not a Keras/TF one itself.
+    ours = set().union(*(scan.defined for scan in tree.values())) | (seam.defined - keras_tf)
 
     found = []
     for relative, scan in scans.items():
@@ -349,3 +366,28 @@ def private_keras_tf_uses():
 def test_no_private_keras_or_tensorflow_name_outside_the_seam():
     found = private_keras_tf_uses()
     assert not found, "private Keras/TensorFlow names outside albert_tf/_compat.py:\n" + "\n".join(found)
+
+
+def test_the_scan_sees_each_kind_of_private_use_in_the_seam_itself():
+    # Scanned like any other module, the seam must light up: proof the rules see what they guard.
+    found = "\n".join(private_keras_tf_uses([_SEAM]))
+    for expected in (": _get_variable_index (private to", ": tf.__internal__ (", "OriginalUpdateOptimizer._clip_gradients "
+                     "overrides private", ": _iterations (private to", ": _accumulated_gradients (private to",
+                     ": _layers (a private Keras/TensorFlow name)"):
+        assert expected in found, (expected, found)
+
+
+def test_the_scan_reads_attribute_functions_tracking_bypasses_and_private_modules():
+    scan = _Scan()
+    scan.visit(ast.parse(textwrap.dedent("""
+        class A:
+            def f(self, model):
+                object.__setattr__(self, "_pipeline", 1)
+                getattr(model, "_layers")
+                model._flatten_layers()
+                import keras.src.ops
+    """)))
+    assert scan.bypasses == [(4, "object.__setattr__", "A")]
+    assert (5, "_layers", False, "A") in scan.accesses and (6, "_flatten_layers", False, "A") in scan.accesses
+    assert scan.internal == [(7, "import keras.src.ops")]
+    assert "_layers" not in scan.defined and "_pipeline" in scan.defined
