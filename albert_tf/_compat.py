@@ -36,6 +36,7 @@ from __future__ import annotations
 import keras  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
 import tensorflow as tf  # noqa: E402
 
+
 class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     """A Keras optimizer that clips, schedules and accumulates as the original's one-device step did.
 
@@ -123,8 +124,10 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
         Upstream defect: with `gradient_accumulation_steps=k` Keras calls the schedule with `_iterations`
         (micro-batches), so warm-up and decay run k times too fast against the public `iterations`.
         Reproduction:
-            opt = keras.optimizers.SGD(lambda_schedule, gradient_accumulation_steps=4)
-            after 4 `apply` calls: opt.iterations == 1 but the schedule was called with 4.
+            opt = keras.optimizers.SGD(keras.optimizers.schedules.PolynomialDecay(1.0, 100, 0.0),
+                                       gradient_accumulation_steps=4)
+            opt.build([keras.Variable([0.0])]); opt._iterations.assign(40)  # 40 micro-steps, 10 updates
+            float(opt.learning_rate)  # 0.6, the rate of update 40; the original's is 0.9
         Checked on keras 3.15.1 / tensorflow 2.20.0.
         """
         if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):

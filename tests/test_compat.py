@@ -119,6 +119,7 @@ def test_patch_walk_sublayers():
     head = Head()
     assert hasattr(head, "_layers"), "patch walk_sublayers: Layer._layers moved"
     assert direct_sublayers(head) == [head.dense], "patch walk_sublayers: Layer._layers no longer lists sublayers"
+
     class Wrapper(keras.Model):
         def __init__(self, head):
             super().__init__()

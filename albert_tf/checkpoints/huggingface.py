@@ -178,7 +178,7 @@ def task_output_dense(model):
     `qa_outputs` Linear is."""
     import keras
 
-    # Here, not at the top: `albert_tf._compat` imports TensorFlow, which reading a config must not.
+    # Here, not at the top: `albert_tf._compat` imports TensorFlow, which importing this module does not.
     from albert_tf._compat import direct_sublayers
 
     backbone = _backbone_of(model)
