@@ -24,6 +24,183 @@ from __future__ import annotations
 # Section: optimizers (used by albert_tf.training.optimizers).
 # (optimizer patches go here)
 
+# Each private hook below is overridden by `OriginalUpdateOptimizer`, the base class of
+# `albert_tf.training.optimizers.AdamWeightDecayOptimizer` / `LAMBOptimizer`. Their math (moments without
+# bias correction, epsilon outside the square root, decoupled decay with name exclusions, the LAMB trust
+# ratio) lives in the public `build` / `update_step` there; only what the public API cannot express is
+# here. Each method's docstring gives the one-line reason, the upstream defect, a minimal reproduction and
+# the versions checked; `tests/test_compat.py` fails by the patch's name when a private name moves.
+#
+# Checked on keras 3.15.1 with tensorflow 2.20.0 (the development environment).
+
+import keras  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
+import tensorflow as tf  # noqa: E402
+
+
+class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
+    """A Keras optimizer that clips, schedules and accumulates as the original's one-device step did.
+
+    Subclasses implement the public `build` / `update_step` and call `self._variable_index(variable)`
+    for their slots and `self._commit(variable, value)` for every assignment in `update_step`.
+    Differences from a stock Keras optimizer, all so that training matches the original (one device,
+    one batch) at the same global batch:
+
+    * `global_clipnorm` clips the gradient *after* it has been summed over replicas, with
+      `tf.clip_by_global_norm` (the original's op), instead of each replica's partial gradient.
+    * With `gradient_accumulation_steps`, a `LearningRateSchedule` is evaluated at the number of
+      optimizer *updates*, because the original's `num_train_steps` / `num_warmup_steps` count updates.
+    * With `gradient_accumulation_steps` under a multi-replica strategy (where Keras' accumulation
+      fails), every micro-step all-reduces and computes the update, and `_commit` keeps it only on every
+      `gradient_accumulation_steps`-th step: the memory saving remains, the communication saving does not.
+
+    Example (a plain SGD on this base: the clip sees the whole gradient [3, 4], as the original's did):
+
+    >>> import keras
+    >>> class ClippedSGD(OriginalUpdateOptimizer):
+    ...     def update_step(self, gradient, variable, learning_rate):
+    ...         self._commit(variable, variable - learning_rate * gradient)
+    >>> variable = keras.Variable([0.0, 0.0])
+    >>> ClippedSGD(1.0, global_clipnorm=1.0).apply([keras.ops.array([3.0, 4.0])], [variable])
+    >>> [round(float(x), 4) for x in variable.numpy()]
+    [-0.6, -0.8]
+    """
+
+    def _variable_index(self, variable):
+        """Patch optimizer_variable_index: the position of `variable` in the list `build` received.
+
+        Why not public: `update_step` receives the backend (per-replica) `tf.Variable`, which only Keras'
+        private `_var_key` (via TF's `_distributed_container`) maps back to the built Keras variable.
+        Upstream defect: Keras 3 has no public variable -> optimizer-slot lookup; its own Adam, Lamb, ...
+        call `self._get_variable_index` in `update_step` too.
+        Reproduction:
+            v = keras.Variable([1.0]); opt = keras.optimizers.SGD(); opt.build([v])
+            opt._get_variable_index(v.value)  # 0, with no public equivalent
+        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        """
+        return self._get_variable_index(variable)
+
+    def _clip_gradients(self, grads):
+        """Patch optimizer_clip_after_cross_replica_sum (with `_backend_update_step` below).
+
+        Why not public: Keras clips in `_backend_apply_gradients` before the TF backend's
+        `_backend_update_step` all-reduces, and no public hook sits between the sum and `update_step`.
+        Upstream defect: under `tf.distribute.MirroredStrategy` Keras clips each replica's partial
+        gradient, so `global_clipnorm` is not the one-device `tf.clip_by_global_norm` of the sum.
+        Reproduction (two logical CPUs, `global_clipnorm=1`, SGD lr 1, variable [0, 0]): replica
+        gradients [3, 0] and [0, 4] give Keras' update [-1, -1]; one device clips the sum [3, 4] to
+        [0.6, 0.8].
+        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        """
+        # Global clipping is deferred to `_backend_update_step`, after the cross-replica sum.
+        if self.global_clipnorm:
+            return grads
+        return super()._clip_gradients(grads)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        """Patch optimizer_clip_after_cross_replica_sum: all-reduce, then `tf.clip_by_global_norm`, then
+        the per-replica `update_step` (see `_clip_gradients` for the defect and the reproduction)."""
+        if not self.global_clipnorm:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
+        replica_context = tf.distribute.get_replica_context()
+        if replica_context is not None and replica_context.num_replicas_in_sync > 1:
+            grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
+        grads, _ = tf.clip_by_global_norm(list(grads), self.global_clipnorm)
+        # The gradients are already summed, so go straight to the per-replica variable update rather
+        # than through the base class, which would all-reduce them a second time.
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            self._distributed_tf_update_step,
+            self._distribution_strategy,
+            list(zip(grads, variables)),
+            learning_rate,
+        )
+
+    def _get_current_learning_rate(self):
+        """Patch optimizer_schedule_at_update_count: a schedule sees the update count, not micro-steps.
+
+        Why not public: `optimizer.learning_rate` evaluates the schedule in this private method at the
+        private micro-step counter; wrapping the schedule publicly would change `get_config` and what
+        `optimizer.learning_rate` serialises.
+        Upstream defect: with `gradient_accumulation_steps=k` Keras calls the schedule with `_iterations`
+        (micro-batches), so warm-up and decay run k times too fast against the public `iterations`.
+        Reproduction:
+            opt = keras.optimizers.SGD(keras.optimizers.schedules.PolynomialDecay(1.0, 100, 0.0),
+                                       gradient_accumulation_steps=4)
+            opt.build([keras.Variable([0.0])]); opt._iterations.assign(40)  # 40 micro-steps, 10 updates
+            float(opt.learning_rate)  # 0.6, the rate of update 40; the original's is 0.9
+        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        """
+        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            # `self.iterations` is the update count; it equals the raw counter without accumulation.
+            return self._learning_rate(self.iterations)
+        return super()._get_current_learning_rate()
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        """Patch optimizer_accumulation_across_replicas: gradient accumulation under several replicas.
+
+        Why not public: accumulation is implemented inside this private method, with the private
+        accumulators `_accumulated_gradients` and micro-step counter `_iterations`.
+        Upstream defect: Keras runs the update inside `ops.cond(is_update_step, ...)`, and the TF
+        backend's update does a cross-replica `merge_call`, which TensorFlow refuses inside a `cond`
+        under `MirroredStrategy` ("merge_call called while defining a new graph or a tf.function").
+        Reproduction:
+            with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+                model.compile(keras.optimizers.SGD(gradient_accumulation_steps=2), "mse")
+            model.fit(x, y)  # fails in the first step
+        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        """
+        if not self._accumulates_across_replicas():
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        if self.use_ema:
+            raise ValueError(
+                "`use_ema` cannot be combined with `gradient_accumulation_steps` under a "
+                f"multi-replica strategy in {type(self).__name__}."
+            )
+        steps = self.gradient_accumulation_steps
+        accumulators = [
+            self._accumulated_gradients[self._get_variable_index(v)] for v in trainable_variables
+        ]
+        totals = [
+            tf.convert_to_tensor(g) + tf.convert_to_tensor(a) for g, a in zip(grads, accumulators)
+        ]
+        boundary = self._is_accumulation_boundary()
+        self._assign_per_replica(
+            accumulators, [tf.where(boundary, tf.zeros_like(t), t) for t in totals]
+        )
+        # Unconditional, so no merge_call sits inside a cond; `_commit` discards the result off-boundary.
+        averaged = self._clip_gradients([t / steps for t in totals])
+        self._backend_update_step(averaged, trainable_variables, self.learning_rate)
+
+    def _commit(self, variable, value):
+        """Assigns `value`, or keeps `variable` on a micro-step that only accumulates (patch
+        optimizer_accumulation_across_replicas)."""
+        if self._accumulates_across_replicas():
+            value = tf.where(self._is_accumulation_boundary(), value, tf.convert_to_tensor(variable))
+        self.assign(variable, value)
+
+    def _accumulates_across_replicas(self):
+        return (
+            bool(self.gradient_accumulation_steps)
+            and tf.distribute.has_strategy()
+            and tf.distribute.get_strategy().num_replicas_in_sync > 1
+        )
+
+    def _is_accumulation_boundary(self):
+        # The same test as Keras' accumulation: this micro-step completes an accumulation window.
+        return tf.equal((self._iterations + 1) % self.gradient_accumulation_steps, 0)
+
+    def _assign_per_replica(self, variables, values):
+        def assign_all(distribution, values):
+            for variable, value in zip(variables, values):
+                distribution.extended.update(
+                    variable.value, lambda var, val: var.assign(val), args=(value,), group=False
+                )
+
+        tf.__internal__.distribute.interim.maybe_merge_call(
+            assign_all, self._distribution_strategy, values
+        )
+
+
 
 
 
@@ -37,3 +214,20 @@ from __future__ import annotations
 # ---------------------------------------------------------------------------------------------------
 # Section: walking a model's layers (used by albert_tf.checkpoints).
 # (checkpoint patches go here)
+
+
+def direct_sublayers(layer):
+    """Patch walk_sublayers: the layers `layer` tracks directly (its attributes and lists of layers).
+
+    Why not public: Keras 3 lists a layer's children publicly only for models (`Model.layers`, and for
+    functional models only the graph's nodes); a plain `Layer` holding sublayers (a task head) keeps them
+    only in its private tracked list `_layers`.
+    Upstream defect: no public `Layer.layers` / `Layer.submodules` in Keras 3 (tf.keras had
+    `Module.submodules`), so a converter cannot find the Dense inside a custom head without it.
+    Reproduction:
+        class Head(keras.layers.Layer):
+            def __init__(self): super().__init__(); self.dense = keras.layers.Dense(1)
+        Head()._layers  # [<Dense ...>]; hasattr(Head(), "layers") is False
+    Checked on keras 3.15.1 / tensorflow 2.20.0.
+    """
+    return list(getattr(layer, "_layers", None) or [])

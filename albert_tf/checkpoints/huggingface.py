@@ -178,6 +178,9 @@ def task_output_dense(model):
     `qa_outputs` Linear is."""
     import keras
 
+    # Here, not at the top: `albert_tf._compat` imports TensorFlow, which importing this module does not.
+    from albert_tf._compat import direct_sublayers
+
     backbone = _backbone_of(model)
     found, seen = [], set()
 
@@ -187,10 +190,10 @@ def task_output_dense(model):
         seen.add(id(layer))
         if isinstance(layer, keras.layers.Dense):
             found.append(layer)
-        for child in getattr(layer, "_layers", None) or []:
+        for child in direct_sublayers(layer):
             visit(child)
 
-    for layer in model._layers:
+    for layer in direct_sublayers(model):
         visit(layer)
     if len(found) != 1:
         raise ValueError(

@@ -13,6 +13,11 @@ Per variable θ with gradient g (no bias correction, ε outside the square root)
 
 Exclusions are regular expressions searched (`re.search`) in the variable's Keras path, e.g.
 `encoder/layer_norm/gamma` or `mlm_head/output_bias`, as the original searched the TF1 variable name.
+
+All of that is the public `build` / `update_step` API. What Keras exposes no public hook for (clipping
+after the cross-replica sum, the schedule at the update count under accumulation, accumulation under
+several replicas, the slot index of a per-replica variable) is inherited from
+`albert_tf._compat.OriginalUpdateOptimizer`, which says why for each.
 """
 
 import re
@@ -20,6 +25,7 @@ import re
 import keras
 import tensorflow as tf
 
+from albert_tf._compat import OriginalUpdateOptimizer
 from albert_tf.training.schedules import WarmupPolynomialDecay
 
 __all__ = [
@@ -51,25 +57,14 @@ def _matches_any(name, patterns):
     return any(re.search(pattern, name) is not None for pattern in patterns)
 
 
-class _OriginalAdamBase(keras.optimizers.Optimizer):
+class _OriginalAdamBase(OriginalUpdateOptimizer):
     """Adam moments without bias correction, decoupled decay with name exclusions, faithful clipping.
 
-    Four behaviours differ from a stock Keras optimizer, all so that training matches the original (one
-    device, one batch) at the same global batch:
-
-    * `global_clipnorm` clips the gradient *after* it has been summed over replicas, with
-      `tf.clip_by_global_norm` (the original's op). Keras clips each replica's partial gradient before
-      the all-reduce, which under `MirroredStrategy` is not the one-device computation.
-    * Sparse (`IndexedSlices`) gradients are densified before anything else, so the clip measures the
-      norm of the gradient itself, not of its un-summed embedding rows (see `_densify`); otherwise the
-      clip, and so the update, would change with gradient accumulation or the number of replicas.
-    * With `gradient_accumulation_steps`, a `LearningRateSchedule` is evaluated at the number of
-      optimizer *updates* (Keras would pass micro-batch iterations), because the original's
-      `num_train_steps` / `num_warmup_steps` count updates.
-    * With `gradient_accumulation_steps` under a multi-replica strategy, Keras' accumulation fails
-      (its `cond` contains a cross-replica `merge_call`). There every micro-step all-reduces and
-      computes the update, and the update is committed only on every `gradient_accumulation_steps`-th
-      step: the memory saving remains, the communication saving does not.
+    The update itself is `update_step` (public API). Sparse (`IndexedSlices`) gradients are densified in
+    `apply`, before anything else, so the clip measures the norm of the gradient itself, not of its
+    un-summed embedding rows (see `_densify`); otherwise the clip, and so the update, would change with
+    gradient accumulation or the number of replicas. Clipping, the schedule and accumulation follow the
+    original's one-device step as `OriginalUpdateOptimizer` describes.
     """
 
     def __init__(
@@ -123,11 +118,11 @@ class _OriginalAdamBase(keras.optimizers.Optimizer):
 
     def uses_weight_decay(self, variable):
         """Whether `variable` (one the optimizer was built with) gets the decay term."""
-        return self._decay_flags[self._get_variable_index(variable)]
+        return self._decay_flags[self._variable_index(variable)]
 
     def _adam_direction(self, gradient, variable):
         """Updates the moments and returns u = m / (√v + ε) (+ decay·θ), the original's `update`."""
-        index = self._get_variable_index(variable)
+        index = self._variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         dtype = variable.dtype
         # Embedding gradients arrive as IndexedSlices; the original's update is dense (it decays and
@@ -143,89 +138,9 @@ class _OriginalAdamBase(keras.optimizers.Optimizer):
             update += tf.cast(self.weight_decay_rate, dtype) * variable
         return update
 
-    def _commit(self, variable, value):
-        """Assigns `value`, or keeps `variable` on a micro-step that only accumulates (see class doc)."""
-        if self._accumulates_across_replicas():
-            value = tf.where(self._is_accumulation_boundary(), value, tf.convert_to_tensor(variable))
-        self.assign(variable, value)
-
-    def _accumulates_across_replicas(self):
-        return (
-            bool(self.gradient_accumulation_steps)
-            and tf.distribute.has_strategy()
-            and tf.distribute.get_strategy().num_replicas_in_sync > 1
-        )
-
-    def _is_accumulation_boundary(self):
-        # The same test as Keras' accumulation: this micro-step completes an accumulation window.
-        return tf.equal((self._iterations + 1) % self.gradient_accumulation_steps, 0)
-
-    def _backend_apply_gradients(self, grads, trainable_variables):
-        # Every path below clips, and every update is dense, so densify sparse gradients first.
-        grads = [_densify(g) for g in grads]
-        if not self._accumulates_across_replicas():
-            return super()._backend_apply_gradients(grads, trainable_variables)
-        if self.use_ema:
-            raise ValueError(
-                "`use_ema` cannot be combined with `gradient_accumulation_steps` under a "
-                f"multi-replica strategy in {type(self).__name__}."
-            )
-        steps = self.gradient_accumulation_steps
-        accumulators = [
-            self._accumulated_gradients[self._get_variable_index(v)] for v in trainable_variables
-        ]
-        totals = [
-            tf.convert_to_tensor(g) + tf.convert_to_tensor(a) for g, a in zip(grads, accumulators)
-        ]
-        boundary = self._is_accumulation_boundary()
-        self._assign_per_replica(
-            accumulators, [tf.where(boundary, tf.zeros_like(t), t) for t in totals]
-        )
-        # Unconditional, so no merge_call sits inside a cond; `_commit` discards the result off-boundary.
-        averaged = self._clip_gradients([t / steps for t in totals])
-        self._backend_update_step(averaged, trainable_variables, self.learning_rate)
-
-    def _assign_per_replica(self, variables, values):
-        def assign_all(distribution, values):
-            for variable, value in zip(variables, values):
-                distribution.extended.update(
-                    variable.value, lambda var, val: var.assign(val), args=(value,), group=False
-                )
-
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            assign_all, self._distribution_strategy, values
-        )
-
-    def _clip_gradients(self, grads):
-        # Global clipping is deferred to `_backend_update_step`, after the cross-replica sum.
-        if self.global_clipnorm:
-            return grads
-        return super()._clip_gradients(grads)
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if not self.global_clipnorm:
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        variables = [
-            v.value if isinstance(v, keras.Variable) else v for v in trainable_variables
-        ]
-        replica_context = tf.distribute.get_replica_context()
-        if replica_context is not None and replica_context.num_replicas_in_sync > 1:
-            grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
-        grads, _ = tf.clip_by_global_norm(list(grads), self.global_clipnorm)
-        # The gradients are already summed, so go straight to the per-replica variable update rather
-        # than through the base class, which would all-reduce them a second time.
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_tf_update_step,
-            self._distribution_strategy,
-            list(zip(grads, variables)),
-            learning_rate,
-        )
-
-    def _get_current_learning_rate(self):
-        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            # `self.iterations` is the update count; it equals the raw counter without accumulation.
-            return self._learning_rate(self.iterations)
-        return super()._get_current_learning_rate()
+    def apply(self, grads, trainable_variables=None):
+        # Every path clips, and every update is dense, so densify sparse gradients first.
+        return super().apply([_densify(g) for g in grads], trainable_variables)
 
     def get_config(self):
         config = super().get_config()
@@ -412,12 +327,12 @@ class LAMBOptimizer(_OriginalAdamBase):
 
     def uses_layer_adaptation(self, variable):
         """Whether `variable` (one the optimizer was built with) gets the trust ratio."""
-        return self._adaptation_flags[self._get_variable_index(variable)]
+        return self._adaptation_flags[self._variable_index(variable)]
 
     def update_step(self, gradient, variable, learning_rate):
         update = self._adam_direction(gradient, variable)
         learning_rate = tf.cast(learning_rate, variable.dtype)
-        if self._adaptation_flags[self._get_variable_index(variable)]:
+        if self._adaptation_flags[self._variable_index(variable)]:
             w_norm = tf.norm(variable, ord=2)
             u_norm = tf.norm(update, ord=2)
             one = tf.ones([], variable.dtype)

@@ -179,6 +179,23 @@ def test_pitfall_9_lamb_trust_ratio_on_a_2x2_tensor():
         np.asarray(bias_like), theta - 0.1 * m / (np.sqrt(v) + 1e-6), atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["adamw", "lamb"])
+def test_public_update_step_alone_is_the_original_update(kind):
+    # The original's math lives in the public `update_step`: called directly, bypassing every private
+    # hook of albert_tf._compat (clipping, accumulation, schedule), it gives one reference step.
+    theta = np.array([[1.0, -2.0], [3.0, 0.5]])
+    grad = np.array([[0.5, -1.0], [0.25, 2.0]])
+    kernel = make_variable("block/kernel", theta)
+    gamma = make_variable("block/LayerNorm/gamma", theta)
+    optimizer = (LAMBOptimizer if kind == "lamb" else AdamWeightDecayOptimizer)(0.1, weight_decay_rate=0.01)
+    optimizer.build([kernel, gamma])
+    for variable in (kernel, gamma):
+        optimizer.update_step(tf.constant(grad, tf.float32), variable.value, tf.constant(0.1))
+    expected = ReferenceOptimizer(kind, [kernel.path, gamma.path]).step([theta, theta], [grad, grad], 0.1)
+    np.testing.assert_allclose(np.asarray(kernel), expected[0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(gamma), expected[1], atol=1e-6)
+
+
 def test_lamb_zero_norms_give_ratio_one():
     zero_weight = make_variable("a/kernel", np.zeros((2, 2)))
     zero_update = make_variable("b/kernel", np.ones((2, 2)))
