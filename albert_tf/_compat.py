@@ -48,7 +48,7 @@ def accept_string_inputs(layer) -> None:
                 return tf.strings.length(x)
         Echo()(["a b"])  # ValueError: Only input tensors may be passed as positional arguments
 
-    Checked on keras 3.15.1 with tensorflow 2.20.0 (attributes present since keras 3.0).
+    Checked on keras 3.15.1 with tensorflow 2.20.0.
     """
     layer._convert_input_args = False
     layer._allow_non_tensor_positional_args = True
