@@ -209,6 +209,28 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
 # (tracking patches go here)
 
 
+def accept_string_inputs(layer) -> None:
+    """Patch accept_string_inputs: lets a text layer take strings positionally, unconverted.
+
+    Upstream defect: ``keras.layers.Layer.__call__`` maps every positional argument through the
+    layer's dtype policy, then refuses any leaf that is not a tensor ("Only input tensors may be
+    passed as positional arguments"), so ``tokenizer(["a b", "c"])`` or ``tokenizer("a b")`` fails
+    although ``call`` converts strings itself; Keras offers no public switch for layers whose
+    inputs are raw text (keras-hub's own ``PreprocessingLayer`` sets the same two attributes).
+
+    Minimal reproduction::
+
+        class Echo(keras.layers.Layer):
+            def call(self, x):
+                return tf.strings.length(x)
+        Echo()(["a b"])  # ValueError: Only input tensors may be passed as positional arguments
+
+    Checked on keras 3.15.1 with tensorflow 2.20.0.
+    """
+    layer._convert_input_args = False
+    layer._allow_non_tensor_positional_args = True
+
+
 
 
 # ---------------------------------------------------------------------------------------------------

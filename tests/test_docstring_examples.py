@@ -54,6 +54,8 @@ MODULES = [
     "data_prep.sample_corpus",
     "data_prep.source_task",
     "albert_tf.training.curves",
+    "albert_tf.text.tokenizer",
+    "albert_tf.text.in_graph.layers",
 ]
 
 

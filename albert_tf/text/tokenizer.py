@@ -148,7 +148,8 @@ def preprocess_text(inputs: TextLike, remove_space: bool = True, lower: bool = F
     return outputs
 
 
-def _is_digit_comma_piece(piece: str) -> bool:
+def is_digit_comma_piece(piece: str) -> bool:
+    """Whether :func:`encode_pieces` re-encodes ``piece``: longer than one character, "," after a digit."""
     return len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()
 
 
@@ -161,7 +162,7 @@ def _split_digit_comma(
     for piece in pieces:
         if isinstance(piece, bytes):  # older sentencepiece releases
             piece = piece.decode("utf-8", errors="replace")
-        if not _is_digit_comma_piece(piece):
+        if not is_digit_comma_piece(piece):
             new_pieces.append(piece)
             continue
         cur_pieces = [
@@ -350,10 +351,14 @@ class AlbertTokenizer(SpecialIdsMixin):
 
     Example (a toy vocabulary; with ``30k-clean.model`` the pieces are words):
 
-    >>> from data_prep.vocab import train_sentencepiece
-    >>> proto = train_sentencepiece(
-    ...     [f"In {1900 + i}, the city had {i * 1234:,} people." for i in range(100)],
-    ...     vocab_size=60)
+    >>> import io
+    >>> model = io.BytesIO()
+    >>> spm.SentencePieceTrainer.train(  # the README's spm_train recipe, on toy sentences
+    ...     sentence_iterator=iter([f"In {1900 + i}, the city had {i * 1234:,} people." for i in range(100)]),
+    ...     model_writer=model, vocab_size=60, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+    ...     control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+    ...     user_defined_symbols=["(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac"], minloglevel=2)
+    >>> proto = model.getvalue()
     >>> tok = AlbertTokenizer.from_proto(proto)  # or AlbertTokenizer("30k-clean.model")
     >>> tok.tokenize("In 1990, the CAFÉ!")
     ['▁', 'i', 'n', '▁', '1', '9', '9', '0', ',', '▁', 't', 'h', 'e', '▁', 'c', 'a', 'f', 'e', '!']

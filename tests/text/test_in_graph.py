@@ -57,7 +57,7 @@ def test_corpus_is_varied_enough(corpus, tokenizer):
     # equality tests below would prove little.
     sp = tokenizer.sp_model
     raw = [sp.EncodeAsPieces(tokenizer.preprocess(line)) for line in corpus]
-    assert sum(tokenizer_module._is_digit_comma_piece(p) for pieces in raw for p in pieces) > 300
+    assert sum(tokenizer_module.is_digit_comma_piece(p) for pieces in raw for p in pieces) > 300
     intended = AlbertTokenizer.from_proto(tokenizer.proto, keep_spurious_underline=False)
     differing = sum(tokenizer.tokenize(line) != intended.tokenize(line) for line in corpus)
     assert differing > 50
@@ -359,3 +359,13 @@ def test_unicode_tables_cover_known_differences():
     folded = graph_strings(tf_text.case_fold_utf8(tf.constant(["ß", "ΟΔΥΣΣΕΥΣ"])))
     assert folded != ["ß", "οδυσσευς"]  # casefold is not str.lower: why a table is needed
     assert unicodedata.combining("\U0001d165") and unicodedata.category("\U0001d165") == "Mc"
+
+
+def test_shared_pipeline_stays_out_of_tracking(tokenizer, layer):
+    """Layers with one model share one pipeline (traced once per process); tracking must not
+    follow it into checkpoints or SavedModels, while the SentencePiece resource is exported."""
+    twin = AlbertInGraphTokenizer.from_tokenizer(tokenizer)
+    assert twin._pipeline is layer._pipeline
+    children = tf.train.TrackableView(twin).children(twin)
+    assert not any(child is twin._pipeline for child in children.values()), sorted(children)
+    assert any(child is twin._pipeline.op_strings for child in children.values()), sorted(children)

@@ -1,0 +1,150 @@
+"""Unicode tables that make the in-graph ``preprocess_text`` exact, built from Python itself.
+
+* Whitespace: Python's ``str.split()`` set (``str.isspace``: 29 code points,
+  including ``\\x1c-\\x1f``, NEL, NBSP, U+3000 ...) as an explicit RE2 class.
+* NFKD + dropping combining-class != 0: both act character by character once
+  reordering is ignored (canonical reordering only permutes characters of
+  non-zero class, which are dropped anyway), so a per-code-point table built
+  from :mod:`unicodedata` at import time is exact. ICU's NFKD and ``\\p{Mn}``
+  are not: 25 characters have a non-zero class without being Mn, 1,063 Mn
+  characters have class 0, and ICU may carry another Unicode version.
+* ``str.lower()``: full per-character mappings from Python itself (``İ``
+  becomes two characters, ``ß`` stays, unlike ``case_fold_utf8``), plus the
+  classes the final-sigma rule needs. The case-ignorable and cased classes are
+  probed from ``str.lower`` itself, so they match the running Python exactly.
+
+Everything here is numpy or strings; :mod:`.preprocess` turns it into graph constants.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+import numpy as np
+
+SIGMA = "\u03a3"
+_SKIP, _CASED, _OTHER = 0, 1, 2  # classes of one character for the final-sigma rule
+_MAX_CODE_POINT = 0x110000
+
+
+def code_points():
+    """Every code point that valid UTF-8 can carry."""
+    # Surrogates cannot occur in valid UTF-8, which is all the graph ever sees.
+    return (cp for cp in range(_MAX_CODE_POINT) if not 0xD800 <= cp <= 0xDFFF)
+
+
+def regex_class(points) -> str:
+    """An RE2 character class matching exactly ``points``."""
+    cps = sorted(points)
+    parts, start, prev = [], cps[0], cps[0]
+    for cp in cps[1:] + [None]:
+        if cp is not None and cp == prev + 1:
+            prev = cp
+            continue
+        parts.append(f"\\x{{{start:x}}}" if start == prev else f"\\x{{{start:x}}}-\\x{{{prev:x}}}")
+        if cp is not None:
+            start = prev = cp
+    return "[" + "".join(parts) + "]"
+
+
+@functools.lru_cache(maxsize=None)
+def whitespace_run_regex() -> str:
+    """An RE2 pattern for one run of ``str.split()`` whitespace."""
+    return regex_class(cp for cp in code_points() if chr(cp).isspace()) + "+"
+
+
+@functools.lru_cache(maxsize=None)
+def _accent_strip_map() -> dict:
+    """code point -> NFKD without combining marks, where that differs from the char."""
+    combining = unicodedata.combining
+    table = {}
+    for cp in code_points():
+        c = chr(cp)
+        d = unicodedata.normalize("NFKD", c)
+        if d == c and not combining(c):
+            continue
+        table[cp] = "".join(x for x in d if not combining(x))
+    return table
+
+
+@functools.lru_cache(maxsize=None)
+def _case_classes() -> bytearray:
+    """For every code point: how ``str.lower`` sees it when deciding a final sigma.
+
+    CPython's rule: Σ becomes ς when the nearest non-case-ignorable character
+    before it is cased and the nearest one after it is not (or there is none).
+    Probing ``str.lower`` gives the two properties exactly as this Python has
+    them: ``x + "Σ"`` ends in ς iff x is cased and not case-ignorable;
+    ``"A" + x + "Σ"`` ends in ς iff x is cased or case-ignorable.
+    """
+    classes = bytearray([_OTHER]) * _MAX_CODE_POINT
+    for cp in code_points():
+        x = chr(cp)
+        if (x + SIGMA).lower()[-1] == "\u03c2":
+            classes[cp] = _CASED
+        elif ("A" + x + SIGMA).lower()[-1] == "\u03c2":
+            classes[cp] = _SKIP
+    return classes
+
+
+class CharacterTables:
+    """Numpy tables for one ``lower`` setting; turned into graph constants on use."""
+
+    def __init__(self, lower: bool):
+        strip = _accent_strip_map()
+        mapping = {}
+        if lower:
+            classes = _case_classes()
+            sigma_producers = []
+            for cp in code_points():
+                c = chr(cp)
+                stripped = strip.get(cp, c)
+                if SIGMA in stripped:
+                    if stripped != SIGMA:
+                        # Never true up to Unicode 15; the context rule below
+                        # assumes a producer contributes exactly one Σ.
+                        raise RuntimeError(
+                            f"U+{cp:04X} decomposes to {stripped!r}, which mixes Σ with other "
+                            "characters; the in-graph final-sigma rule does not cover that"
+                        )
+                    sigma_producers.append(cp)
+                lowered = "".join(u if u == SIGMA else u.lower() for u in stripped)
+                if lowered != c:
+                    mapping[cp] = lowered
+            # Per code point, how its stripped text looks to the final-sigma
+            # scan: bit 0 all case-ignorable (or empty), bit 1 first
+            # non-ignorable char is cased, bit 2 last one is cased.
+            codes = np.zeros(_MAX_CODE_POINT, dtype=np.int8)
+            for cp in range(_MAX_CODE_POINT):
+                stripped = strip.get(cp)
+                if stripped is None:
+                    cls = classes[cp]
+                    codes[cp] = 1 if cls == _SKIP else (6 if cls == _CASED else 0)
+                    continue
+                stops = [classes[ord(u)] for u in stripped if classes[ord(u)] != _SKIP]
+                if not stops:
+                    codes[cp] = 1
+                else:
+                    codes[cp] = (2 if stops[0] == _CASED else 0) | (4 if stops[-1] == _CASED else 0)
+            change = np.flatnonzero(np.diff(codes)) + 1
+            self.class_starts = np.concatenate([[0], change]).astype(np.int32)
+            self.class_codes = codes[self.class_starts].astype(np.int32)
+            self.sigma_producers = np.array(sigma_producers, dtype=np.int32)
+        else:
+            mapping = strip
+        keys = sorted(mapping)
+        self.keys = np.array(keys, dtype=np.int32)
+        # Replacement texts as a ragged table of code points: row k is mapping[keys[k]].
+        lengths = [len(mapping[k]) for k in keys]
+        self.value_splits = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.value_code_points = np.array(
+            [ord(c) for k in keys for c in mapping[k]], dtype=np.int32
+        )
+        self.lower = lower
+
+
+@functools.lru_cache(maxsize=None)
+def character_tables(lower: bool) -> CharacterTables:
+    """The tables of one ``lower`` setting, built once per process (a few seconds)."""
+    return CharacterTables(lower)
