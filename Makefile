@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Tests run on 2 cores in CI; -n auto uses every core a machine has.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: demo test test-beam venv clean
+.PHONY: demo test test-low test-beam venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,23 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The low end of every declared range (ci/constraints-low.txt: TensorFlow 2.20, Keras 3.13, keras-hub 0.29.1),
+# with tf-models-official (a reference that pins TensorFlow 2.20): the core model, training, export and
+# conversion tests, and every parity test against tf-models-official (which `make test` skips on 2.21).
+VENV_LOW := .venv-low
+LOW_TESTS := tests/layers tests/models tests/training/test_optimizers.py tests/training/test_runner.py \
+	tests/checkpoints tests/export/test_saved_model.py tests/test_compat.py
+
+$(VENV_LOW)/.installed: setup.cfg pyproject.toml ci/constraints-low.txt
+	$(PYTHON) -m venv $(VENV_LOW)
+	$(VENV_LOW)/bin/python -m pip install --upgrade pip
+	$(VENV_LOW)/bin/python -m pip install -c ci/constraints-low.txt -e '.[test,reference]'
+	touch $@
+
+test-low: $(VENV_LOW)/.installed
+	ALBERT_TF_REQUIRE_REFERENCE=1 $(VENV_LOW)/bin/python -m pytest $(PYTEST_ARGS) $(LOW_TESTS)
+	ALBERT_TF_REQUIRE_REFERENCE=1 $(VENV_LOW)/bin/python -m pytest $(PYTEST_ARGS) -m tf_models_official
+
 # The Apache Beam runner's tests, in their own environment: apache-beam pins protobuf below 7, which the
 # model proto bundled with sentencepiece 0.2.3 rejects (0.2.2 accepts both), so Beam and the main test
 # environment cannot share one set of packages.
@@ -40,4 +57,4 @@ test-beam: $(VENV_BEAM)/.installed
 	$(VENV_BEAM)/bin/python -m pytest -p no:xdist tests/data_prep/test_pretraining_beam.py
 
 clean:
-	rm -rf $(VENV) $(VENV_BEAM) build *.egg-info
+	rm -rf $(VENV) $(VENV_LOW) $(VENV_BEAM) build *.egg-info

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 # Quiet TensorFlow's start-up banners in test output; keep determinism of CPU kernels.
@@ -7,6 +8,27 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from albert_tf import AlbertConfig  # noqa: E402
+
+#: tf-models-official pins TensorFlow 2.20, so the parity tests against it run in `make test-low`
+#: (TensorFlow 2.20, where ALBERT_TF_REQUIRE_REFERENCE=1 turns a missing reference into an error), and
+#: `make test` (the newest TensorFlow) skips them.
+HAVE_TF_MODELS_OFFICIAL = importlib.util.find_spec("official") is not None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "tf_models_official: compares against tf-models-official (the reference)")
+    if os.environ.get("ALBERT_TF_REQUIRE_REFERENCE") == "1" and not HAVE_TF_MODELS_OFFICIAL:
+        raise pytest.UsageError("ALBERT_TF_REQUIRE_REFERENCE=1 but tf-models-official is not installed "
+                                "(pip install -e '.[test,reference]').")
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAVE_TF_MODELS_OFFICIAL:
+        return
+    skip = pytest.mark.skip(reason="tf-models-official pins TensorFlow 2.20: run by `make test-low`")
+    for item in items:
+        if "tf_models_official" in item.keywords:
+            item.add_marker(skip)
 
 
 def tiny_config(**overrides):

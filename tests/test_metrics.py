@@ -42,6 +42,7 @@ PREDICTIONS_V1 = {
 }  # "e" is unanswered: the official script counts it as 0.
 
 
+@pytest.mark.tf_models_official
 def test_squad_v1_matches_the_official_script():
     from official.nlp.tools import squad_evaluate_v1_1 as official
 
@@ -73,6 +74,7 @@ def squad_v2_case(seed):
     return {"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": qas}]}]}, predictions, na_probs
 
 
+@pytest.mark.tf_models_official
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("with_probs", [True, False])
 def test_squad_v2_matches_the_official_script(seed, with_probs):

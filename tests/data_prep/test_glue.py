@@ -110,6 +110,7 @@ def _too_long(example, spm_model, max_seq_length):
     return len(a) + len(b) > max_seq_length - (3 if b else 2)
 
 
+@pytest.mark.tf_models_official
 @pytest.mark.parametrize("task", ["cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "qnli", "rte", "wnli"])
 def test_records_equal_the_tf_models_port(glue_dir, ft_spm_model, tmp_path, task):
     max_seq_length = 24  # the long fixture pair is truncated

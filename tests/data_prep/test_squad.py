@@ -53,6 +53,7 @@ def _ours(path, tokenizer, is_training):
     return examples, features, stats
 
 
+@pytest.mark.tf_models_official
 @pytest.mark.parametrize("version", ["v1", "v2"])
 @pytest.mark.parametrize("is_training", [True, False])
 def test_features_equal_the_tf_models_port(squad_files, ft_spm_model, tf_models_tokenizer_match, version,

@@ -78,6 +78,7 @@ def test_token_classifier_matches_a_dense_layer_on_keras_hub_sequence_output():
     np.testing.assert_allclose(ours(batch)["logits"], sequence @ kernel + bias, atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.tf_models_official
 def test_squad_v1_matches_tf_models_span_labeling():
     from official.nlp.modeling.networks import span_labeling
 
@@ -93,6 +94,7 @@ def test_squad_v1_matches_tf_models_span_labeling():
     np.testing.assert_allclose(out["end_logits"], end, atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.tf_models_official
 @pytest.mark.parametrize("tops", [(5, 5), (3, 2)])
 def test_squad_v2_matches_tf_models_xlnet_span_labeling(tops):
     from official.nlp.modeling.networks import span_labeling

@@ -40,6 +40,7 @@ def _feature_set(path, model):
     return SquadFeatureSet(contexts, rows, [squad.feature_metadata(f) for f in features])
 
 
+@pytest.mark.tf_models_official
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_v1_equals_the_tf_models_port(setup, seed):
     from official.nlp.data import squad_lib_sp

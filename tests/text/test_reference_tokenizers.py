@@ -30,12 +30,14 @@ def tfm():
     return tokenization
 
 
+@pytest.mark.tf_models_official
 @pytest.mark.parametrize("lower", [True, False])
 def test_tf_models_preprocess_text_is_identical(tfm, corpus, lower):
     assert [tfm.preprocess_text(line, lower=lower) for line in corpus] == [
         preprocess_text(line, lower=lower) for line in corpus]
 
 
+@pytest.mark.tf_models_official
 def test_tf_models_pieces_identical_up_to_the_quirk(tfm, corpus, tokenizer, spm_model_file):
     reference = tfm.FullSentencePieceTokenizer(spm_model_file)
     intended = AlbertTokenizer(spm_model_file, keep_spurious_underline=False)
