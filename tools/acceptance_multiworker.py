@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from tools.bench_training_resilience import CONFIG, PREDS, SEQ, build_records, free_ports
+from .bench_training_resilience import CONFIG, PREDS, SEQ, build_records, free_ports
 
 
 def start(work, output_dir, steps, save_every, env):

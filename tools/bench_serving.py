@@ -170,7 +170,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from tools.bench_tokenizer import generated_lines, load_lines
+    from .bench_tokenizer import generated_lines, load_lines
 
     data_dir = os.path.normpath(args.data_dir)
     lines = load_lines(data_dir, args.num_lines) if os.path.isdir(data_dir) else []
