@@ -8,7 +8,7 @@ sequences/s and p50/p99 latency per call. A second table times the tokenizers al
 Python SentencePiece path, in lines/s. Text: lines from ../shared/data; the vocabulary (30000 pieces or
 fewer) is trained on them first (not timed).
 
-    python tools/bench_serving.py --data_dir ../shared/data
+    python -m tools.bench_serving --data_dir ../shared/data
 """
 
 from __future__ import annotations
