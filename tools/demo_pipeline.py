@@ -393,15 +393,17 @@ class Demo:
         try:
             answers = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
-            raise StageFailed("serve", f"{' '.join(argv[:3])} printed no JSON answer line:\n{done.stdout[-3000:]}") from None
+            raise StageFailed("serve", f"{' '.join(argv[:3])} printed no JSON answer line:\n"
+                                       f"{done.stdout[-3000:]}") from None
         for text, top in zip(SERVE_QUERIES["fill_mask"], answers["fill_mask"]):
             shown = ", ".join(f"{t.replace(chr(0x2581), ' ').strip() or repr(t)} ({p:.2f})" for t, p in top)
             print(f"  fill-mask  {text!r}\n             -> {shown}")
         for text, (label, p) in zip(SERVE_QUERIES["classify"], answers["classify"]):
             print(f"  classify   {text!r}\n             -> {label} ({p:.2f})")
         note = "fresh process, imports: " + ", ".join(answers["imported"])
-        return StageResult("serve", metrics={"queries": len(SERVE_QUERIES["fill_mask"]) + len(SERVE_QUERIES["classify"]),
-                                             "seconds to load": round(answers["load_seconds"], 2)}, note=note)
+        queries = len(SERVE_QUERIES["fill_mask"]) + len(SERVE_QUERIES["classify"])
+        return StageResult("serve", metrics={"queries": queries, "seconds to load": round(answers["load_seconds"], 2)},
+                           note=note)
 
     # ------------------------------------------------------------------ summary
     def summary(self, results: List[StageResult]) -> str:
