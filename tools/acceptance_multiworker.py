@@ -1,7 +1,7 @@
 """Acceptance run: `albert-pretrain` on two local workers (MultiWorkerMirroredStrategy over 127.0.0.1), each
 reading its own shards of WikiText-2 records, with one worker killed midway and both restarted.
 
-    python tools/acceptance_multiworker.py --shared ../shared/data --work_dir /tmp/albert_multiworker \\
+    python -m tools.acceptance_multiworker --shared ../shared/data --work_dir /tmp/albert_multiworker \\
         --num_train_steps 300 --kill_at 120 --docs_dir docs
 
 Checks what a user relies on: both workers finish, the restarted run resumes from the chief's last
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from tools.bench_training_resilience import CONFIG, PREDS, SEQ, build_records, free_ports
+from .bench_training_resilience import CONFIG, PREDS, SEQ, build_records, free_ports
 
 
 def start(work, output_dir, steps, save_every, env):

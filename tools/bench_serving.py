@@ -8,7 +8,7 @@ sequences/s and p50/p99 latency per call. A second table times the tokenizers al
 Python SentencePiece path, in lines/s. Text: lines from ../shared/data; the vocabulary (30000 pieces or
 fewer) is trained on them first (not timed).
 
-    python tools/bench_serving.py --data_dir ../shared/data
+    python -m tools.bench_serving --data_dir ../shared/data
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from tools.bench_tokenizer import generated_lines, load_lines
+    from .bench_tokenizer import generated_lines, load_lines
 
     data_dir = os.path.normpath(args.data_dir)
     lines = load_lines(data_dir, args.num_lines) if os.path.isdir(data_dir) else []

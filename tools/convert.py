@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 
-from tools.flags import cli_entry_point, show_defaults
+from .flags import cli_entry_point, show_defaults
 
 FORMATS = ("original", "huggingface", "keras-hub", "keras")
 TARGETS = FORMATS + ("saved_model",)

@@ -18,7 +18,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tools.flags import add_bool, cli_entry_point, show_defaults, str_to_bool
+from .flags import add_bool, cli_entry_point, show_defaults, str_to_bool
 
 EPILOG = """\
 reproducibility:

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from tools.flags import add_bool, cli_entry_point, show_defaults
+from .flags import add_bool, cli_entry_point, show_defaults
 
 
 def build_parser():

@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 
-from tools.flags import add_bool, cli_entry_point, show_defaults
+from .flags import add_bool, cli_entry_point, show_defaults
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1

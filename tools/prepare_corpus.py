@@ -17,7 +17,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tools.flags import cli_entry_point, show_defaults
+from .flags import cli_entry_point, show_defaults
 
 
 def build_parser() -> argparse.ArgumentParser:

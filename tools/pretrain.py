@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from tools.flags import add_bool, cli_entry_point, show_defaults
+from .flags import add_bool, cli_entry_point, show_defaults
 
 REPAIRED_INPUT_DIR = "repaired_input"
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tools.flags import cli_entry_point, show_defaults, str_to_bool
+from .flags import cli_entry_point, show_defaults, str_to_bool
 
 
 

@@ -1,9 +1,12 @@
 """albert-demo on a user corpus: the data stages run, write their summary, and are skipped when complete."""
 
+import doctest
 import os
 
+import pytest
+
 from tests.data_prep.generated_text import random_documents
-from tools import demo
+from tools import demo, demo_pipeline
 
 
 def write_corpus(directory):
@@ -47,8 +50,27 @@ def test_unknown_stage_is_an_error(tmp_path):
         raise AssertionError("an unknown stage was accepted")
 
 
+def test_pipeline_docstring_examples():
+    assert doctest.testmod(demo_pipeline).failed == 0
+
+
+def test_a_failing_stage_stops_the_demo_naming_it(tmp_path, capsys):
+    corpus = write_corpus(tmp_path / "text")
+    argv = ["--work_dir", str(tmp_path / "work"), "--corpus", str(corpus), "--corpus_format", "lines",
+            "--vocab_size", "100000", "--stages", "corpus,vocab,records"]
+    with pytest.raises(SystemExit) as stopped:
+        demo.main(argv)
+    assert str(stopped.value.code).startswith("albert-demo: error: stage vocab: "), stopped.value.code
+    assert "\n" not in str(stopped.value.code)
+    assert "[records]" not in capsys.readouterr().out  # nothing after the failed stage ran
+    assert not os.path.exists(tmp_path / "work" / "stages" / "vocab.json")
+
+
 def test_every_stage_end_to_end_at_toy_size(tmp_path, capsys):
     """Pretrain, fine-tune both ways, export and serve in a fresh TensorFlow-only process."""
+    from albert_tf.tasks import task_names
+
+    registered = task_names()
     corpus = write_corpus(tmp_path / "text")
     work = tmp_path / "work"
     argv = ["--work_dir", str(work), "--corpus", str(corpus), "--corpus_format", "lines", "--vocab_size", "150",
@@ -56,6 +78,7 @@ def test_every_stage_end_to_end_at_toy_size(tmp_path, capsys):
             "--train_batch_size", "8", "--num_train_steps", "2", "--save_checkpoints_steps", "1",
             "--finetune_epochs", "1"]
     assert demo.main(argv) == 0
+    assert task_names() == registered  # the demo's own task never enters the global registry
     summary = (work / "summary.txt").read_text()
     for stage in ("pretrain", "finetune", "export", "serve"):
         assert f"{stage:<10}done" in summary, summary
