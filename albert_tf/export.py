@@ -103,10 +103,6 @@ class _ServingModule(tf.Module):
         self.vocabulary = vocabulary
         self.assets = assets  # dict of tf.saved_model.Asset, tracked so that the files are copied
 
-    # --- token signatures ------------------------------------------------------------------
-    def tokens(self, features):
-        return self.heads.outputs(features)
-
     # --- string signatures -----------------------------------------------------------------
     def _ids(self, texts):
         tokenizer = self.preprocessor.tokenizer
@@ -230,7 +226,7 @@ def build_serving_module(
     module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
 
     specs = model.serving_inputs()
-    module.tokens_fn = _signature_function(module.tokens, specs)
+    module.tokens_fn = _signature_function(heads.outputs, specs)
     signatures = {"tokens": module.tokens_fn.get_concrete_function()}
     module.extra_fns = {}
     for name, (extra_specs, fn) in model.serving_signatures().items():
