@@ -301,7 +301,7 @@ def export_saved_model(
     >>> spm_model = io.BytesIO()
     >>> spm.SentencePieceTrainer.train(
     ...     sentence_iterator=iter([f"the year {1900 + i} was a year" for i in range(100)]), model_writer=spm_model,
-    ...     vocab_size=40, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols="[CLS],[SEP],[MASK]",
+    ...     vocab_size=32, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols="[CLS],[SEP],[MASK]",
     ...     num_threads=1, minloglevel=2)
     >>> config = AlbertConfig(vocab_size=40, embedding_size=8, hidden_size=16, num_hidden_layers=1,
     ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
