@@ -200,6 +200,8 @@ def test_saved_model_cli_show_and_run(export_dir):
 # What TensorFlow Serving is asked for: masks, empty and whitespace-only text, scripts without spaces, text far
 # beyond max_seq_length.
 SESSION_TEXTS = ["the [MASK] of 1990,", "", "   \t ", "日本語のテキスト", "long " * 200, "[MASK]"]
+# The same pretrainer exported with either in-graph segmentation (fixtures above).
+EXPORTS = {"exact": "export_dir", "fast": "fast_export_dir"}
 
 
 def run_in_tf1_session(export_dir, signature, feeds):
@@ -211,10 +213,10 @@ def run_in_tf1_session(export_dir, signature, feeds):
         return session.run(fetches, {signature_def.inputs[key].name: value for key, value in feeds.items()})
 
 
-@pytest.mark.parametrize("export", ["exact", "fast"])
+@pytest.mark.parametrize("export", sorted(EXPORTS))
 @pytest.mark.parametrize("signature", ["serving_default", "serving_text_pair"])
 def test_tf1_session_serves_every_string_signature(export, signature, request):
-    export_dir = request.getfixturevalue({"exact": "export_dir", "fast": "fast_export_dir"}[export])
+    export_dir = request.getfixturevalue(EXPORTS[export])
     feeds = {"text": np.array(SESSION_TEXTS, dtype=object)}
     if signature == "serving_text_pair":
         feeds["text_b"] = np.array(SESSION_TEXTS[::-1], dtype=object)
@@ -229,9 +231,9 @@ def test_tf1_session_serves_every_string_signature(export, signature, request):
     assert got["input_mask"][SESSION_TEXTS.index("long " * 200)].sum() == MAX_LEN
 
 
-@pytest.mark.parametrize("export", ["exact", "fast"])
+@pytest.mark.parametrize("export", sorted(EXPORTS))
 def test_saved_model_cli_runs_long_text(export, request):
-    export_dir = request.getfixturevalue({"exact": "export_dir", "fast": "fast_export_dir"}[export])
+    export_dir = request.getfixturevalue(EXPORTS[export])
     texts = ", ".join(f'"{text}"' for text in SESSION_TEXTS).replace("\t", "\\t")
     ran = saved_model_cli("run", "--dir", export_dir, "--tag_set", "serve", "--signature_def", "serving_default",
                           "--input_exprs", f"text=[{texts}]", with_tf_text=True)
