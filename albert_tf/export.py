@@ -19,10 +19,12 @@ Without a tokenizer the string signatures and `tokenization_info` are left out a
 `[B, M]` (-1 pads rows with fewer masks), `fill_mask_ids`, `fill_mask_tokens`, `fill_mask_probabilities`
 `[B, M, top_k]`.
 
-Task models add their outputs to every signature but `mlm`/`sop`: classifiers `logits`, `probabilities`,
-`predictions` (class ids, or the `label_names` strings with the ids in `prediction_ids`; regression:
-the score); SQuAD v1 `start_logits`/`end_logits`; SQuAD v2 the original's beam outputs and `cls_logits`,
-with `p_mask` derived from the segments as in the records; token classifiers per-token `logits` and
+Each model says what it serves (`albert_tf.models.serving.ServingModel`: token-input specs, outputs,
+extra signatures); this module only wraps that in signatures. Task models add their outputs to every
+signature but `mlm`/`sop`: classifiers `logits`, `probabilities`, `predictions` (class ids, or the
+`label_names` strings with the ids in `prediction_ids`; regression: the score); SQuAD v1
+`start_logits`/`end_logits`; SQuAD v2 the original's beam outputs and `cls_logits`, with `p_mask` from the
+records' rule (`albert_tf.tasks.squad.squad_p_mask`); token classifiers per-token `logits` and
 `predictions`. Multiple-choice models are served from `tokens` only, with `[B, num_choices, S]` inputs.
 
 Text is cut to `max_seq_length` exactly as `AlbertTokenizer.encode` does (ids equal by construction, see
@@ -40,18 +42,11 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from albert_tf.config import AlbertConfig
-from albert_tf.models.backbone import AlbertBackbone
-from albert_tf.models.pretrainer import AlbertPretrainer
+from albert_tf.models.serving import ServingModel
 from albert_tf.text.in_graph import AlbertPreprocessor
 from albert_tf.text.tokenizer import AlbertTokenizer
 
 MASK_TEXT = "[MASK]"
-
-_TOKEN_SPECS = {
-    "input_ids": tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-    "input_mask": tf.TensorSpec([None, None], tf.int32, name="input_mask"),
-    "segment_ids": tf.TensorSpec([None, None], tf.int32, name="segment_ids"),
-}
 
 
 def _float32(outputs: dict) -> dict:
@@ -59,99 +54,41 @@ def _float32(outputs: dict) -> dict:
     return {k: tf.cast(v, tf.float32) if v.dtype.is_floating else v for k, v in outputs.items()}
 
 
-def _backbone_of(model):
-    if isinstance(model, AlbertBackbone):
-        return model
-    backbone = getattr(model, "backbone", None)
-    if isinstance(backbone, AlbertBackbone):
-        return backbone
-    raise TypeError(
-        f"export_saved_model expects an AlbertBackbone or a model holding one as `.backbone`, "
-        f"got {type(model).__name__}."
-    )
-
-
-def _squad_p_mask(features):
-    """1 where no answer may start or end, as the SQuAD v2 records: all but [CLS] and segment-1 text."""
-    ids, mask, segments = features["input_ids"], features["input_mask"], features["segment_ids"]
-    # The [SEP] closing segment 1 is its last real token.
-    last = tf.reduce_sum(mask, axis=1, keepdims=True) - 1
-    positions = tf.range(tf.shape(ids)[1])[tf.newaxis, :]
-    context = tf.equal(segments, 1) & tf.equal(mask, 1) & tf.not_equal(positions, last)
-    return tf.cast(~(context | tf.equal(positions, 0)), tf.int32)
+def _servable(model) -> ServingModel:
+    if not isinstance(model, ServingModel):
+        raise TypeError(
+            "export expects a model that says what it serves (AlbertBackbone, AlbertPretrainer or an albert_tf "
+            f"task model: albert_tf.models.serving.ServingModel), got {type(model).__name__}."
+        )
+    return model
 
 
 class _Heads:
-    """What a model adds on top of the backbone outputs, as plain tensor functions.
-
-    The backbone runs once per call: task outputs are computed by the model's own head layers on its
-    outputs (`model(...)` would run the backbone a second time for `pooled_output`/`sequence_output`).
-    """
+    """The model's serving outputs, float32, with class ids named by `label_names` where given."""
 
     def __init__(self, model, label_names: Optional[Sequence[str]]):
-        from albert_tf.models import (
-            AlbertClassifier,
-            AlbertMultipleChoice,
-            AlbertQuestionAnswering,
-            AlbertTokenClassifier,
-        )
-
-        self.model = model
+        self.model = _servable(model)
         self.label_names = None if label_names is None else [str(n) for n in label_names]
-        self.is_pretrainer = isinstance(model, AlbertPretrainer)
-        self.is_backbone = isinstance(model, AlbertBackbone)
-        self.kind = next(
-            (kind for cls, kind in (
-                (AlbertClassifier, "classifier"),
-                (AlbertQuestionAnswering, "squad"),
-                (AlbertMultipleChoice, "multiple_choice"),
-                (AlbertTokenClassifier, "token_classifier"),
-            ) if isinstance(model, cls)),
-            "backbone" if self.is_backbone or self.is_pretrainer else "other",
-        )
-        classes = {"classifier": "num_classes", "multiple_choice": "num_choices", "token_classifier": "num_labels"}
         if self.label_names is not None:
-            count = getattr(model, classes.get(self.kind, ""), None)
+            count = model.serving_classes
             if count is None:
                 raise ValueError(f"label_names apply to classifiers and token classifiers, not to {type(model).__name__}")
             if len(self.label_names) != count:
                 raise ValueError(f"label_names has {len(self.label_names)} names but the model has {count} classes")
 
     def outputs(self, features: dict) -> dict:
-        """Backbone outputs plus the task outputs of `model` for one batch of token features."""
-        model, kind = self.model, self.kind
-        if kind == "multiple_choice":  # [B, C, S] inputs: per-option backbone outputs are not served
-            task = _float32(model(features, training=False))
-            return {**task, **self._named(task["predictions"])}
-        out = _backbone_of(model)(features, training=False)
-        result = {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"]}
-        if kind == "classifier":
-            logits = model.classifier_head(out["pooled_output"], training=False)
-            result["logits"] = logits
-            if not model.is_regression:
-                result["probabilities"] = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-                result["predictions"] = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            else:
-                result["predictions"] = tf.squeeze(logits, -1)
-        elif kind == "token_classifier":
-            logits = model.tagging_head(out["sequence_output"], training=False)
-            result.update(logits=logits, predictions=tf.argmax(logits, axis=-1, output_type=tf.int32))
-        elif kind == "squad" and model.version == 1:
-            result["start_logits"], result["end_logits"] = model.span_head(out["sequence_output"])
-        elif kind == "squad":
-            result.update(model.squad_v2_head(out["sequence_output"], _squad_p_mask(features), None, training=False))
-        elif kind == "other":
-            task = model(features, training=False)
-            result.update(task if isinstance(task, dict) else {"logits": task})
-        result = _float32(result)
-        if "predictions" in result and result["predictions"].dtype.is_integer:
-            result.update(self._named(result["predictions"]))
+        """The `tokens` signature's outputs for one batch of token features."""
+        result = _float32(self.model.serving_outputs(features))
+        predictions = result.get("predictions")
+        if self.label_names is not None and predictions is not None and predictions.dtype.is_integer:
+            result.update(prediction_ids=predictions, predictions=tf.gather(tf.constant(self.label_names), predictions))
         return result
 
-    def _named(self, predictions) -> dict:
-        if self.label_names is None or not predictions.dtype.is_integer:
-            return {}
-        return {"prediction_ids": predictions, "predictions": tf.gather(tf.constant(self.label_names), predictions)}
+
+def _signature_function(fn, specs: dict):
+    """A tf.function of the tensors named in `specs` (the names become the signature's input keys)."""
+    names = list(specs)
+    return tf.function(lambda *tensors: fn(dict(zip(names, tensors))), input_signature=list(specs.values()))
 
 
 class _ServingModule(tf.Module):
@@ -166,36 +103,10 @@ class _ServingModule(tf.Module):
         self.vocabulary = vocabulary
         self.assets = assets  # dict of tf.saved_model.Asset, tracked so that the files are copied
 
-    # --- token signatures ------------------------------------------------------------------
-    def tokens(self, input_ids, input_mask, segment_ids):
-        return self.heads.outputs({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
-
-    def mlm(self, input_ids, input_mask, segment_ids, mlm_positions):
-        model = self.model
-        features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
-        out = model.backbone(features, training=False)
-        logits = model.masked_lm_head(out["sequence_output"], mlm_positions, model.backbone.embedding_table)
-        return _float32(
-            {"pooled_output": out["pooled_output"], "sequence_output": out["sequence_output"], "mlm_logits": logits}
-        )
-
-    def sop(self, input_ids, input_mask, segment_ids):
-        model = self.model
-        features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
-        out = model.backbone(features, training=False)
-        logits = tf.cast(model.sentence_order_head(out["pooled_output"]), tf.float32)
-        return _float32(
-            {
-                "pooled_output": out["pooled_output"],
-                "sequence_output": out["sequence_output"],
-                "sop_log_probs": tf.nn.log_softmax(logits, axis=-1),
-            }
-        )
-
     # --- string signatures -----------------------------------------------------------------
     def _ids(self, texts):
         tokenizer = self.preprocessor.tokenizer
-        if not self.heads.is_pretrainer:
+        if not self.model.fills_masks:
             return tokenizer(texts)
         # Each literal [MASK] becomes the mask id; the text around it is tokenized part by part
         # (the [MASK] piece is a control symbol, which SentencePiece never produces from text).
@@ -216,7 +127,7 @@ class _ServingModule(tf.Module):
         features = self.preprocessor.pack(segments)
         result = self.heads.outputs(features)
         result.update(features)
-        if self.heads.is_pretrainer:
+        if self.model.fills_masks:
             result.update(self._fill_mask(features, result["sequence_output"]))
         return result
 
@@ -227,12 +138,7 @@ class _ServingModule(tf.Module):
         positions = tf.ragged.boolean_mask(tf.broadcast_to(tf.range(tf.shape(ids)[1]), tf.shape(ids)), is_mask)
         present = positions.to_tensor(default_value=-1)
         present = tf.reshape(present, [tf.shape(ids)[0], -1])
-        model = self.model
-        logits = model.masked_lm_head(
-            tf.cast(sequence_output, model.masked_lm_head.compute_dtype),
-            tf.maximum(present, 0),
-            model.backbone.embedding_table,
-        )
+        logits = self.model.masked_lm_logits(sequence_output, tf.maximum(present, 0))
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         top = tf.math.top_k(probabilities, k=min(self.top_k, self.vocabulary.shape[0]))
         return {
@@ -295,8 +201,7 @@ def build_serving_module(
 
     `asset_dir` receives the config and SentencePiece files that the module references as assets.
     """
-    backbone = _backbone_of(model)
-    config = backbone.config
+    config = _servable(model).config
     tokenizer = _tokenizer_of(tokenizer, config)
     if max_seq_length is None:
         max_seq_length = min(512, config.max_position_embeddings)
@@ -320,22 +225,16 @@ def build_serving_module(
         vocabulary = tf.constant(pieces + [""] * (config.vocab_size - len(pieces)))
     module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
 
-    specs = dict(_TOKEN_SPECS)
-    if heads.kind == "multiple_choice":
-        specs = {name: tf.TensorSpec([None, None, None], tf.int32, name=name) for name in _TOKEN_SPECS}
-    signatures = {}
-    module.tokens_fn = tf.function(module.tokens, input_signature=[specs["input_ids"], specs["input_mask"], specs["segment_ids"]])
-    signatures["tokens"] = module.tokens_fn.get_concrete_function()
-    if heads.is_pretrainer:
-        module.mlm_fn = tf.function(
-            module.mlm,
-            input_signature=[*specs.values(), tf.TensorSpec([None, None], tf.int32, name="mlm_positions")],
+    specs = model.serving_inputs()
+    module.tokens_fn = _signature_function(heads.outputs, specs)
+    signatures = {"tokens": module.tokens_fn.get_concrete_function()}
+    module.extra_fns = {}
+    for name, (extra_specs, fn) in model.serving_signatures().items():
+        module.extra_fns[name] = _signature_function(
+            lambda tensors, fn=fn: _float32(fn({k: tensors[k] for k in specs}, tensors)), {**specs, **extra_specs}
         )
-        module.sop_fn = tf.function(module.sop, input_signature=list(specs.values()))
-        signatures["mlm"] = module.mlm_fn.get_concrete_function()
-        signatures["sop"] = module.sop_fn.get_concrete_function()
-    if preprocessor is None or heads.kind == "multiple_choice":
-        # Multiple choice pairs one text with several options: served from tokens ([B, C, S]) only.
+        signatures[name] = module.extra_fns[name].get_concrete_function()
+    if preprocessor is None or not model.serves_text:
         signatures["serving_default"] = signatures["tokens"]
     else:
         text_spec = tf.TensorSpec([None], tf.string, name="text")
@@ -380,7 +279,7 @@ def export_saved_model(
     """Writes `model` as a SavedModel with serving signatures; returns `export_dir`.
 
     Args:
-        model: an `AlbertBackbone`, an `AlbertPretrainer`, or a task model holding `.backbone`.
+        model: an `AlbertBackbone`, an `AlbertPretrainer`, or a task model (any `ServingModel`).
         export_dir: the SavedModel directory. The export is written beside it and renamed into place,
             so a reader never sees half an export; an existing export is replaced when `overwrite`.
         tokenizer: an `AlbertTokenizer` or a `.model` path; enables the raw-string signatures and ships
@@ -395,14 +294,19 @@ def export_saved_model(
 
     Example:
 
+    >>> import io
+    >>> import sentencepiece as spm
     >>> import tensorflow as tf
     >>> from albert_tf import AlbertBackbone, AlbertConfig
-    >>> from data_prep.vocab import train_sentencepiece
-    >>> proto = train_sentencepiece([f"the year {1900 + i} was a year" for i in range(100)], vocab_size=40)
+    >>> spm_model = io.BytesIO()
+    >>> spm.SentencePieceTrainer.train(
+    ...     sentence_iterator=iter([f"the year {1900 + i} was a year" for i in range(100)]), model_writer=spm_model,
+    ...     vocab_size=32, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols="[CLS],[SEP],[MASK]",
+    ...     num_threads=1, minloglevel=2)
     >>> config = AlbertConfig(vocab_size=40, embedding_size=8, hidden_size=16, num_hidden_layers=1,
     ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
     >>> export_dir = export_saved_model(AlbertBackbone(config), tempfile.mkdtemp() + "/sm",
-    ...                                 tokenizer=AlbertTokenizer.from_proto(proto), max_seq_length=16)
+    ...                                 tokenizer=AlbertTokenizer.from_proto(spm_model.getvalue()), max_seq_length=16)
     >>> served = tf.saved_model.load(export_dir)
     >>> sorted(served.signatures)
     ['serving_default', 'serving_text_pair', 'tokenization_info', 'tokens']
@@ -450,20 +354,13 @@ def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
     are used, so any LiteRT interpreter runs it. The file is written atomically.
     """
     heads = _Heads(model, None)
-    config = _backbone_of(model).config
+    config = model.config
     if not 3 <= int(max_seq_length) <= config.max_position_embeddings:
         raise ValueError(
             f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
             f"({config.max_position_embeddings})"
         )
-    specs = [tf.TensorSpec([1, int(max_seq_length)], tf.int32, name=n) for n in _TOKEN_SPECS]
-
-    def tokens(input_ids, input_mask, segment_ids):
-        out = heads.outputs({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
-        # Strings (label names) have no TFLite kernel; the ids say the same.
-        return {k: v for k, v in out.items() if v.dtype != tf.string}
-
-    fn = tf.function(tokens, input_signature=specs)
+    fn = _signature_function(heads.outputs, model.serving_inputs(int(max_seq_length), batch_size=1))
     module = tf.Module()
     module.model = model
     module.tokens = fn

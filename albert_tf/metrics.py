@@ -14,9 +14,10 @@ TensorFlow, so evaluation scripts and tests run without it.
 * `race_scores(predictions, labels, levels, weights=None)`: accuracy overall and per level.
 * `token_tagging_scores(true_tags, pred_tags)` / `tags_from_ids(...)`: seqeval entity F1 for tagging.
 * For the fine-tuning runner: `best_checkpoint_key(task)` is the key of the metric dict by which the
-  original keeps its best checkpoint (`pearson` for STS-B, `matthew_corr` for CoLA, `f1` for SQuAD,
-  `eval_accuracy` otherwise; `f1` for token tagging), and `task_scores(task, ...)` dispatches on the
-  task name (`cola`, `sst-2`, ..., `squad_v1`, `squad_v2`, `race`, `ner`/`tagging`).
+  original keeps its best checkpoint, read from the task registry (`pearson` for STS-B, `matthew_corr`
+  for CoLA, `f1` for SQuAD, `eval_accuracy` otherwise; `eval_f1` for token tagging), and
+  `task_scores(task, ...)` dispatches on the task name (`cola`, `sst-2`, ..., `squad_v1`, `squad_v2`,
+  `race`, `ner`/`tagging`). Which GLUE task adds which score is the registry's `extra_metrics`.
 
 Example:
 
@@ -42,26 +43,32 @@ import string
 
 import numpy as np
 
+from albert_tf.tasks import glue, registry
+
 logger = logging.getLogger(__name__)
 
-GLUE_TASKS = ("cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "mismnli", "qnli", "rte", "wnli", "ax")
+GLUE_TASKS = tuple(glue.GLUE_TASKS)
+#: Generic names of token-tagging tasks, which are registered per label set (`tagging_task`).
 TAGGING_TASKS = ("ner", "pos", "chunk", "tagging")
-
-_BEST_KEYS = {"sts-b": "pearson", "cola": "matthew_corr", "squad_v1": "f1", "squad_v2": "f1"}
 
 
 def _task(name):
     return str(name).strip().lower()
 
 
+def _registered(task):
+    try:
+        return registry.get_task(task)
+    except ValueError:
+        raise ValueError(f"Unknown task {task!r}; expected one of {registry.task_names() + list(TAGGING_TASKS)}.") from None
+
+
 def best_checkpoint_key(task):
-    """The metric by which the original keeps its best checkpoint for `task` (higher is better)."""
-    task = _task(task)
-    if task in TAGGING_TASKS:
-        return "f1"
-    if task not in GLUE_TASKS + ("race", "squad_v1", "squad_v2"):
-        raise ValueError(f"Unknown task {task!r}; expected one of {GLUE_TASKS + ('race', 'squad_v1', 'squad_v2') + TAGGING_TASKS}.")
-    return _BEST_KEYS.get(task, "eval_accuracy")
+    """The metric by which the original keeps its best checkpoint for `task` (higher is better): the
+    registry's `best_key`, a key of the `task_scores` dict."""
+    if _task(task) in TAGGING_TASKS:
+        return registry.TAGGING_BEST_KEY
+    return _registered(task).best_key
 
 
 # --------------------------------------------------------------------------- GLUE
@@ -145,17 +152,17 @@ def glue_scores(task, predictions, labels, weights=None):
     task = _task(task)
     if task not in GLUE_TASKS:
         raise ValueError(f"Unknown GLUE task {task!r}; expected one of {GLUE_TASKS}.")
-    if task == "sts-b":
+    facts = registry.get_task(task)
+    if facts.family == "regression":
         return {
             "pearson": pearson(predictions, labels, weights),
             "spearman": spearman(predictions, labels, weights),
             "MSE": mean_squared_error(predictions, labels, weights),
         }
     scores = {"eval_accuracy": accuracy(predictions, labels, weights)}
-    if task == "cola":
-        scores["matthew_corr"] = matthews_corr(predictions, labels, weights)
-    if task in ("mrpc", "qqp"):
-        scores["f1"] = f1(predictions, labels, weights)
+    for key, metric in (("matthew_corr", matthews_corr), ("f1", f1)):
+        if key in facts.extra_metrics:
+            scores[key] = metric(predictions, labels, weights)
     return scores
 
 
@@ -352,7 +359,8 @@ def squad_v2_scores(dataset, predictions, na_probs=None, na_prob_thresh=1.0):
 def task_scores(task, **kwargs):
     """Dispatch on the task name: GLUE -> `glue_scores(task, predictions, labels, weights)`; `race` ->
     `race_scores(...)`; `squad_v1`/`squad_v2` -> `squad_v1_scores`/`squad_v2_scores(dataset,
-    predictions[, na_probs])`; tagging tasks -> `token_tagging_scores(true_tags, pred_tags)`."""
+    predictions[, na_probs])`; tagging tasks -> `token_tagging_scores(true_tags, pred_tags)` with the
+    `eval_` prefix of the fine-tuning results (`eval_f1`, the best-checkpoint key)."""
     task = _task(task)
     if task in GLUE_TASKS:
         return glue_scores(task, **kwargs)
@@ -363,5 +371,5 @@ def task_scores(task, **kwargs):
     if task == "squad_v2":
         return squad_v2_scores(**kwargs)
     if task in TAGGING_TASKS:
-        return token_tagging_scores(**kwargs)
+        return {f"eval_{key}": value for key, value in token_tagging_scores(**kwargs).items()}
     raise ValueError(f"Unknown task {task!r}.")

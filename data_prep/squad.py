@@ -14,7 +14,8 @@ Per question, as the original ``convert_examples_to_features``:
    the original text;
 4. windows of at most ``max_seq_length - len(query) - 3`` pieces every ``doc_stride`` pieces;
    ``[CLS] query [SEP] window [SEP]``, segment 0 then 1; ``p_mask`` 0 only on ``[CLS]`` and the
-   window's pieces (1 on the query, the separators and padding); the "max context" flag per piece;
+   window's pieces (1 on the query, the separators and padding: ``albert_tf.tasks.squad.squad_p_mask``,
+   the rule the served model uses too); the "max context" flag per piece;
 5. training targets: the answer's pieces inside the window give ``start/end = index - window start +
    len(query) + 2``; windows without the whole answer, and impossible (v2) questions, get 0/0 and
    ``is_impossible`` 1 and are *kept* (unlike BERT);
@@ -46,6 +47,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from albert_tf.errors import UserInputError
+from albert_tf.tasks.squad import squad_p_mask
 from albert_tf.text.tokenizer import SPIECE_UNDERLINE, preprocess_text
 
 UNIQUE_ID_BASE = 1000000000
@@ -411,26 +413,23 @@ def convert_example(example: SquadExample, example_index: int, alignment: Paragr
     for span_index, (start, length) in enumerate(spans):
         ids = [cls_id] + query_ids + [sep_id]
         segment_ids = [0] * len(ids)
-        p_mask = [0] + [1] * (len(query_ids) + 1)
         doc_offset = len(ids)
         window = range(start, start + length)
         ids += [alignment.ids[t] for t in window] + [sep_id]
         segment_ids += [1] * (length + 1)
-        p_mask += [0] * length + [1]
         input_mask = [1] * len(ids)
         padding = max_seq_length - len(ids)
         tokens = [pieces[i] for i in ids]
         ids += [0] * padding
         input_mask += [0] * padding
         segment_ids += [0] * padding
-        p_mask += [1] * padding
         feature = SquadFeature(
             example_index=example_index,
             doc_span_index=span_index,
             input_ids=ids,
             input_mask=input_mask,
             segment_ids=segment_ids,
-            p_mask=p_mask,
+            p_mask=squad_p_mask(input_mask, segment_ids).astype(int).tolist(),
             tokens=tokens,
             doc_offset=doc_offset,
             tok_start_to_orig_index=[alignment.tok_start_to_orig_index[t] for t in window],

@@ -5,9 +5,8 @@ import keras
 from albert_tf.config import AlbertConfig
 from albert_tf.layers.embedding import FactorizedEmbedding, truncated_normal
 from albert_tf.layers.encoder import SharedEncoder
-from albert_tf.models.inputs import select_inputs
-
-INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
+from albert_tf.models.inputs import INPUT_KEYS, select_inputs
+from albert_tf.models.serving import ServingModel, backbone_serving_outputs
 
 
 def serialize_model(model):
@@ -33,7 +32,7 @@ def as_config(config):
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
-class AlbertBackbone(keras.Model):
+class AlbertBackbone(ServingModel, keras.Model):
     """The ALBERT encoder, computing the original release's forward pass.
 
     Inputs: a dict of int32 `[batch, seq]` tensors `input_ids`, `input_mask` (1 = token, 0 = padding)
@@ -121,6 +120,9 @@ class AlbertBackbone(keras.Model):
     def embedding_table(self):
         """The [V, E] word-embedding variable, shared with the masked-LM decoder."""
         return self.embeddings.embedding_table
+
+    def serving_outputs(self, features):
+        return backbone_serving_outputs(self, features)
 
     def __call__(self, inputs, *args, **kwargs):
         # Checked before Keras' own input matching, whose error neither hints at renames nor allows extras.

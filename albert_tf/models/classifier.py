@@ -1,10 +1,12 @@
 """`AlbertClassifier`: the original `run_classifier.py` head (GLUE classification, STS-B regression)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.heads import ClassificationHead
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
+from albert_tf.models.serving import backbone_serving_outputs
 from albert_tf.models.streaming_metrics import BinaryConfusionMetric, PearsonCorrelation
 from albert_tf.models.task_model import AlbertTaskModel
 
@@ -91,6 +93,22 @@ class AlbertClassifier(AlbertTaskModel):
         if self.is_regression:
             return {"logits": logits, "predictions": ops.squeeze(logits, -1)}
         return self.class_outputs(logits)
+
+    @property
+    def serving_classes(self):
+        return self.num_classes
+
+    def serving_outputs(self, features):
+        result = backbone_serving_outputs(self.backbone, features)
+        logits = self.classifier_head(result["pooled_output"], training=False)
+        if self.is_regression:
+            return {**result, "logits": logits, "predictions": tf.squeeze(logits, -1)}
+        return {
+            **result,
+            "logits": logits,
+            "probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1),
+            "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        }
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

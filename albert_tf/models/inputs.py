@@ -1,5 +1,8 @@
 """Input checks shared by the models: a wrong key or dtype fails with a message that says what was expected."""
 
+#: The token inputs of every model (the backbone's dict; multiple choice adds an option axis).
+INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
+
 # keras-hub and HuggingFace name the same inputs differently; point users from theirs to ours.
 _OTHER_NAMES = {
     "token_ids": "input_ids",

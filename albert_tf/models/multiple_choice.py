@@ -4,9 +4,10 @@ import keras
 from keras import ops
 
 from albert_tf.layers.heads import ClassificationHead
-from albert_tf.models.backbone import INPUT_KEYS
 from albert_tf.models.classifier import CLASSIFIER_LABEL_KEYS, example_weights
+from albert_tf.models.inputs import INPUT_KEYS
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
+from albert_tf.models.serving import token_specs
 from albert_tf.models.task_model import AlbertTaskModel
 
 
@@ -77,6 +78,20 @@ class AlbertMultipleChoice(AlbertTaskModel):
         pooled = self.backbone(flat, training=training)["pooled_output"]
         logits = ops.reshape(self.choice_head(pooled, training=training), (-1, self.num_choices))
         return self.class_outputs(logits)
+
+    # Served from token inputs only: a string signature would need the text paired with each option.
+    serves_text = False
+
+    @property
+    def serving_classes(self):
+        return self.num_choices
+
+    def serving_inputs(self, seq_length=None, batch_size=None):
+        return token_specs([batch_size, None, seq_length])
+
+    def serving_outputs(self, features):
+        # Per-option backbone outputs are not served: only the choice scores.
+        return self(features, training=False)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

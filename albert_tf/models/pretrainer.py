@@ -5,9 +5,10 @@ import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
-from albert_tf.models.backbone import INPUT_KEYS, AlbertBackbone, as_config, deserialize_model, serialize_model
-from albert_tf.models.inputs import select_inputs
+from albert_tf.models.backbone import AlbertBackbone, as_config, deserialize_model, serialize_model
+from albert_tf.models.inputs import INPUT_KEYS, select_inputs
 from albert_tf.models.losses import add_regularization, replica_total
+from albert_tf.models.serving import ServingModel, backbone_serving_outputs, token_specs
 
 PRETRAINING_INPUT_KEYS = INPUT_KEYS + ("masked_lm_positions",)
 LABEL_KEYS = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
@@ -41,7 +42,7 @@ def sentence_order_loss(sop_logits, labels):
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
-class AlbertPretrainer(keras.Model):
+class AlbertPretrainer(ServingModel, keras.Model):
     """ALBERT with its pretraining heads, trainable with `fit`.
 
     Input: the backbone's dict plus `masked_lm_positions` `[B, P]`. Output: `mlm_logits` `[B, P, V]`
@@ -120,6 +121,29 @@ class AlbertPretrainer(keras.Model):
             self.sentence_order_loss,
         ]
         return [m for m in super().metrics if m not in pretraining] + pretraining
+
+    # --- serving: the backbone's outputs, `mlm` and `sop` signatures, fill-mask for string inputs ---
+    fills_masks = True
+
+    def serving_outputs(self, features):
+        return backbone_serving_outputs(self.backbone, features)
+
+    def masked_lm_logits(self, sequence_output, positions):
+        """MLM logits `[B, P, V]` at `positions` of a served `sequence_output` (in the head's compute dtype)."""
+        sequence_output = tf.cast(sequence_output, self.masked_lm_head.compute_dtype)
+        return self.masked_lm_head(sequence_output, positions, self.backbone.embedding_table)
+
+    def serving_signatures(self):
+        def mlm(features, extra):
+            out = backbone_serving_outputs(self.backbone, features)
+            return {**out, "mlm_logits": self.masked_lm_logits(out["sequence_output"], extra["mlm_positions"])}
+
+        def sop(features, extra):
+            out = backbone_serving_outputs(self.backbone, features)
+            logits = tf.cast(self.sentence_order_head(out["pooled_output"]), tf.float32)
+            return {**out, "sop_log_probs": tf.nn.log_softmax(logits, axis=-1)}
+
+        return {"mlm": (token_specs([None, None], ("mlm_positions",)), mlm), "sop": ({}, sop)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         labels = select_inputs(

@@ -4,10 +4,13 @@ start/end beam with answerability)."""
 import keras
 import tensorflow as tf
 from keras import ops
+from tensorflow.experimental import numpy as tnp
 
 from albert_tf.layers.heads import SpanHead, SquadV2Head
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
+from albert_tf.models.serving import backbone_serving_outputs
 from albert_tf.models.task_model import AlbertTaskModel
+from albert_tf.tasks.squad import squad_p_mask
 
 SQUAD_LABEL_KEYS = ("start_positions", "end_positions")
 
@@ -114,6 +117,15 @@ class AlbertQuestionAnswering(AlbertTaskModel):
             start_logits, end_logits = self.span_head(sequence)
             return {"start_logits": start_logits, "end_logits": end_logits}
         return self.squad_v2_head(sequence, inputs["p_mask"], inputs.get("start_positions"), training=training)
+
+    def serving_outputs(self, features):
+        result = backbone_serving_outputs(self.backbone, features)
+        if self.version == 1:
+            result["start_logits"], result["end_logits"] = self.span_head(result["sequence_output"])
+            return result
+        # Served inputs carry no p_mask: it follows from the segments by the records' own rule.
+        p_mask = tf.cast(squad_p_mask(features["input_mask"], features["segment_ids"], xp=tnp), tf.int32)
+        return {**result, **self.squad_v2_head(result["sequence_output"], p_mask, None, training=False)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         keys = SQUAD_LABEL_KEYS + (("is_impossible",) if self.version == 2 else ())

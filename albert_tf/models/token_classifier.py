@@ -1,10 +1,12 @@
 """`AlbertTokenClassifier`: per-token tagging (NER, POS), beyond the original release."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.heads import ClassificationHead
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
+from albert_tf.models.serving import backbone_serving_outputs
 from albert_tf.models.task_model import AlbertTaskModel
 
 # The label id that marks a position without a label (HuggingFace's and PyTorch's convention).
@@ -61,6 +63,15 @@ class AlbertTokenClassifier(AlbertTaskModel):
         sequence = self.backbone(inputs, training=training)["sequence_output"]
         logits = self.tagging_head(sequence, training=training)
         return {"logits": logits, "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32")}
+
+    @property
+    def serving_classes(self):
+        return self.num_labels
+
+    def serving_outputs(self, features):
+        result = backbone_serving_outputs(self.backbone, features)
+        logits = self.tagging_head(result["sequence_output"], training=False)
+        return {**result, "logits": logits, "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

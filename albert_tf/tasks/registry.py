@@ -27,6 +27,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 __all__ = [
     "FAMILIES",
+    "TAGGING_BEST_KEY",
     "Task",
     "TaskDefaults",
     "get_task",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: Record layouts, one per model type: what the records hold and which model reads them.
 FAMILIES = ("classification", "regression", "multiple_choice", "squad_v1", "squad_v2", "tagging")
+#: The metric that picks the best checkpoint of every token-tagging task.
+TAGGING_BEST_KEY = "eval_f1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +170,7 @@ def tagging_task(name: str, labels, **defaults) -> Task:
     """
     values = dict(learning_rate=5e-5, train_batch_size=32, max_seq_length=128, save_checkpoints_steps=1000, train_step=1000, warmup_step=100)
     values.update(defaults)
-    return Task(name=name, family="tagging", labels=tuple(labels), best_key="eval_f1", defaults=TaskDefaults(**values))
+    return Task(name=name, family="tagging", labels=tuple(labels), best_key=TAGGING_BEST_KEY, defaults=TaskDefaults(**values))
 
 
 def _glue(name, data_dir, labels, lr, steps, warmup, batch, save=100, family="classification", best_key="eval_accuracy", **kw):

@@ -77,6 +77,13 @@ def export_dir(pretrainer, tokenizer, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def fast_export_dir(pretrainer, tokenizer, tmp_path_factory):
+    target = tmp_path_factory.mktemp("export_fast") / "saved_model"
+    return export_saved_model(pretrainer, str(target), tokenizer=tokenizer, max_seq_length=MAX_LEN, top_k=3,
+                              exact_segmentation=False)
+
+
+@pytest.fixture(scope="module")
 def served(export_dir, tokenizer, awkward_texts, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("served")
     texts = awkward_texts + ["the [MASK] of the city [MASK] in 1990, and [MASK]", "[MASK]"]
@@ -190,15 +197,46 @@ def test_saved_model_cli_show_and_run(export_dir):
     assert "inputs['text'] tensor_info" in shown and "inputs['mlm_positions'] tensor_info" in shown
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, fix unverified: through a TF1 session (saved_model_cli run; TF Serving loads SavedModels that way) "
-    "some exports failed (in the full suite even on short texts) with 'has inputs from different frames' in the "
-    "in-graph tokenizer's while-inside-cond; that construct is gone, but the failure never reproduced where it was "
-    "removed. tf.saved_model.load serves every export (test_signatures_and_assets and the parity tests)"))
-def test_saved_model_cli_runs_long_text(export_dir):
+# What TensorFlow Serving is asked for: masks, empty and whitespace-only text, scripts without spaces, text far
+# beyond max_seq_length.
+SESSION_TEXTS = ["the [MASK] of 1990,", "", "   \t ", "日本語のテキスト", "long " * 200, "[MASK]"]
+# The same pretrainer exported with either in-graph segmentation (fixtures above).
+EXPORTS = {"exact": "export_dir", "fast": "fast_export_dir"}
+
+
+def run_in_tf1_session(export_dir, signature, feeds):
+    """One signature run the way TensorFlow Serving and `saved_model_cli run` load a SavedModel: a TF1 graph."""
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        signature_def = meta_graph.signature_def[signature]
+        fetches = {key: info.name for key, info in signature_def.outputs.items()}
+        return session.run(fetches, {signature_def.inputs[key].name: value for key, value in feeds.items()})
+
+
+@pytest.mark.parametrize("export", sorted(EXPORTS))
+@pytest.mark.parametrize("signature", ["serving_default", "serving_text_pair"])
+def test_tf1_session_serves_every_string_signature(export, signature, request):
+    export_dir = request.getfixturevalue(EXPORTS[export])
+    feeds = {"text": np.array(SESSION_TEXTS, dtype=object)}
+    if signature == "serving_text_pair":
+        feeds["text_b"] = np.array(SESSION_TEXTS[::-1], dtype=object)
+    got = run_in_tf1_session(export_dir, signature, feeds)
+    expected = tf.saved_model.load(export_dir).signatures[signature](**{k: tf.constant(v) for k, v in feeds.items()})
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        if value.dtype == tf.string:
+            np.testing.assert_array_equal(got[key], value.numpy(), err_msg=key)
+        else:
+            np.testing.assert_allclose(got[key], value.numpy(), atol=1e-5, rtol=0, err_msg=key)
+    assert got["input_mask"][SESSION_TEXTS.index("long " * 200)].sum() == MAX_LEN
+
+
+@pytest.mark.parametrize("export", sorted(EXPORTS))
+def test_saved_model_cli_runs_long_text(export, request):
+    export_dir = request.getfixturevalue(EXPORTS[export])
+    texts = ", ".join(f'"{text}"' for text in SESSION_TEXTS).replace("\t", "\\t")
     ran = saved_model_cli("run", "--dir", export_dir, "--tag_set", "serve", "--signature_def", "serving_default",
-                          "--input_exprs", 'text=["the [MASK] of 1990,", "", "' + "long " * 200 + '"]',
-                          with_tf_text=True)
+                          "--input_exprs", f"text=[{texts}]", with_tf_text=True)
     assert "Result for output key pooled_output" in ran and "Result for output key fill_mask_tokens" in ran
 
 

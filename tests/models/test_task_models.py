@@ -121,3 +121,54 @@ def test_mirrored_two_cpus_follow_one_device():
             np.testing.assert_allclose(result["one"][key], result["two"][key], atol=1e-5, err_msg=f"{name} {key}")
         assert len(set(result["one"]["loss"])) > 1, (name, "the optimizer moved nothing")
         assert result["max_weight_diff"] <= 1e-4, (name, result["max_weight_diff"])
+
+
+# What each model serves (albert_tf.models.serving): the exporter builds its signatures from these alone.
+SERVED = {
+    "classifier": (("logits", "predictions", "probabilities"), 3, True),
+    "regression": (("logits", "predictions"), 1, True),
+    "squad_v1": (("end_logits", "start_logits"), None, True),
+    "squad_v2": (("cls_logits", "end_top_index", "end_top_log_probs", "start_log_probs", "start_top_index",
+                  "start_top_log_probs"), None, True),
+    "multiple_choice": (("logits", "predictions", "probabilities"), 4, False),
+    "token_classifier": (("logits", "predictions"), 5, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_task_models_say_what_they_serve(name):
+    from albert_tf.tasks.squad import squad_p_mask
+
+    keys, classes, serves_text = SERVED[name]
+    model, batch = build(name, tiny_config(num_hidden_layers=1))
+    specs = model.serving_inputs(seq_length=12)
+    assert list(specs) == ["input_ids", "input_mask", "segment_ids"]
+    assert all(spec.shape[-1] == 12 and spec.dtype == "int32" and spec.name == key for key, spec in specs.items())
+    assert (model.serving_classes, model.serves_text, model.fills_masks) == (classes, serves_text, False)
+    features = {key: batch[key] for key in specs}
+    served = model.serving_outputs(features)
+    backbone_keys = () if name == "multiple_choice" else ("pooled_output", "sequence_output")
+    assert sorted(served) == sorted(keys + backbone_keys)
+    # Served models get no p_mask: theirs follows from the segments, by the records' rule.
+    expected = model({**features, "p_mask": squad_p_mask(batch["input_mask"], batch["segment_ids"]).astype("int32")},
+                     training=False)
+    for key in keys:
+        np.testing.assert_allclose(np.asarray(served[key]), np.asarray(expected[key]), atol=1e-6, rtol=0, err_msg=key)
+
+
+def test_backbone_and_pretrainer_say_what_they_serve():
+    config = tiny_config(num_hidden_layers=1)
+    pretrainer = albert_tf.AlbertPretrainer(config)
+    features = task_data.inputs(config)
+    for model in (pretrainer.backbone, pretrainer):
+        assert sorted(model.serving_outputs(features)) == ["pooled_output", "sequence_output"]
+        assert model.serving_classes is None and model.serves_text
+    assert pretrainer.fills_masks and not pretrainer.backbone.fills_masks
+    extra = pretrainer.serving_signatures()
+    assert sorted(extra) == ["mlm", "sop"] and list(extra["mlm"][0]) == ["mlm_positions"] and extra["sop"][0] == {}
+    positions = np.array([[1, 2]] * len(features["input_ids"]), "int32")
+    mlm = extra["mlm"][1](features, {"mlm_positions": positions})
+    expected = pretrainer({**features, "masked_lm_positions": positions}, training=False)
+    np.testing.assert_allclose(np.asarray(mlm["mlm_logits"]), np.asarray(expected["mlm_logits"]), atol=1e-5, rtol=0)
+    sop = extra["sop"][1](features, {})
+    np.testing.assert_allclose(np.exp(np.asarray(sop["sop_log_probs"])).sum(-1), 1.0, atol=1e-5)
