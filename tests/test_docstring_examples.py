@@ -50,6 +50,13 @@ MODULES = [
     "data_prep.sample_corpus",
     "data_prep.source_task",
     "albert_tf.training.curves",
+    "albert_tf.training.cluster",
+    "albert_tf.training.checkpointing",
+    "albert_tf.training.callbacks",
+    "albert_tf.training.fitting",
+    "albert_tf.training.evaluation",
+    "albert_tf.training.engine",
+    "albert_tf.checkpoints.formats",
 ]
 
 
