@@ -104,6 +104,17 @@ class RunSpec:
     evaluate: Optional[Callable[["TrainingEngine"], dict]] = None
     callbacks: Sequence[keras.callbacks.Callback] = ()
 
+    @classmethod
+    def from_options(cls, options, **declared) -> "RunSpec":
+        """A spec taking the flags every run shares (`SHARED_OPTIONS`, `save_checkpoints_steps`) from
+        `options` (`PretrainingOptions`, `FinetuningOptions`) and the rest from `declared`."""
+        shared = {name: getattr(options, name) for name in SHARED_OPTIONS}
+        return cls(save_every=options.save_checkpoints_steps, **shared, **declared)
+
+
+#: The flags of every run, with the same names in `PretrainingOptions` and `FinetuningOptions`.
+SHARED_OPTIONS = ("output_dir", "precision", "jit_compile", "iterations_per_loop", "log_every_steps", "seed", "verbose")
+
 
 @dataclasses.dataclass
 class TrainOutcome:

@@ -6,6 +6,8 @@ backbone from `init_checkpoint` (weights only), `fit` inside the strategy in str
 records and keep the best one by the task's key (as the original's evaluation loop, which walked every
 checkpoint), then predict with the best weights. A killed run resumes from its newest checkpoint; the
 input stream is deterministic, so the resumed run sees the batches the killed one would have.
+The loop itself is `albert_tf.training.engine`'s; this module declares what fine-tuning adds to it
+(`_spec`) and writes its outputs (`eval_results.txt`, `best_trial.txt`, predictions, the export).
 
 Batches are length-bucketed by default (`bucket_by_length`), for training and evaluation: a few static
 shapes, far less padding. Evaluation gathers every example's outputs in record order and scores the
@@ -15,7 +17,6 @@ whole set at once (Matthews correlation, Pearson and F1 are not means over batch
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -23,7 +24,6 @@ from typing import Callable, Optional
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from albert_tf.checkpoints.loading import load_with_description
 from albert_tf.config import AlbertConfig
@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 # under the names callers have used.
 __all__ = ["FinetuningOptions", "FinetuningResult", "check_records", "count_records", "finetuning_dataset_fn",
            "gather_outputs", "race_hooks", "record_fields", "run_finetuning", "score_outputs", "squad_hooks"]
-
 
 
 @dataclasses.dataclass
@@ -226,8 +225,8 @@ def _spec(task, config, options, train_files, eval_files, evaluate_fn, callbacks
     def build_model(dtype):
         return task.build_model(AlbertBackbone(config, dtype=dtype), dropout=options.classifier_dropout)
 
-    return RunSpec(
-        output_dir=options.output_dir,
+    return RunSpec.from_options(
+        options,
         settings={"task": task.name, "config": config.to_dict(), "max_seq_length": options.max_seq_length,
                   "train_batch_size": options.train_batch_size, "learning_rate": options.learning_rate,
                   "warmup_step": options.warmup_step, "optimizer": options.optimizer},
@@ -241,14 +240,7 @@ def _spec(task, config, options, train_files, eval_files, evaluate_fn, callbacks
         if train_files else None,
         batch_size=options.train_batch_size,
         total_steps=options.train_step,
-        save_every=options.save_checkpoints_steps,
         keep_checkpoints=1,
-        precision=options.precision,
-        jit_compile=options.jit_compile,
-        iterations_per_loop=options.iterations_per_loop,
-        log_every_steps=options.log_every_steps,
-        seed=options.seed,
-        verbose=options.verbose,
         best_key=task.best_key,
         evaluate=evaluate if eval_files else None,
         callbacks=tuple(callbacks),

@@ -146,8 +146,8 @@ def run_pretraining(
 def _spec(config, options, train_dataset_fn, callbacks) -> RunSpec:
     """Pretraining's declaration: an `AlbertPretrainer`, the original's optimizer, micro-batches."""
     accumulation = options.gradient_accumulation_steps
-    return RunSpec(
-        output_dir=options.output_dir,
+    return RunSpec.from_options(
+        options,
         settings=run_settings(config, options),
         build_model=lambda dtype: AlbertPretrainer(config, dtype=dtype),
         make_optimizer=lambda: create_optimizer(
@@ -160,14 +160,7 @@ def _spec(config, options, train_dataset_fn, callbacks) -> RunSpec:
         train_dataset_fn=train_dataset_fn,
         batch_size=options.micro_batch_size,
         total_steps=options.total_batches,
-        save_every=options.save_checkpoints_steps,
         keep_checkpoints=options.keep_checkpoint_max,
-        precision=options.precision,
-        jit_compile=options.jit_compile,
-        iterations_per_loop=options.iterations_per_loop,
-        log_every_steps=options.log_every_steps,
-        seed=options.seed,
-        verbose=options.verbose,
         callbacks=tuple(callbacks),
     )
 
