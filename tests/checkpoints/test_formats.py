@@ -15,7 +15,7 @@ def _touch(path):
 
 def _tf_checkpoint(prefix, **variables):
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
-    return tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in variables.items()}).write(prefix)
+    return tf.train.Checkpoint(**variables).write(prefix)
 
 
 def _original_checkpoint(prefix):
@@ -37,8 +37,8 @@ def test_every_kind_is_told_apart(tmp_path):
     for name in ("config.json", "model.weights.h5"):
         _touch(str(tmp_path / "hub" / name))
     _touch(str(tmp_path / "run" / "model.keras"))
-    ours = _tf_checkpoint(str(tmp_path / "ours" / "checkpoints" / "ckpt-4"), model_weights={"w": 1.0})
-    other = _tf_checkpoint(str(tmp_path / "other" / "ckpt"), step=1)
+    ours = _tf_checkpoint(str(tmp_path / "ours" / "checkpoints" / "ckpt-4"), model_weights={"w": tf.Variable(1.0)})
+    other = _tf_checkpoint(str(tmp_path / "other" / "ckpt"), step=tf.Variable(1))
     original = _original_checkpoint(str(tmp_path / "original" / "model.ckpt-best"))
     expected = {
         str(tmp_path / "m.keras"): formats.KERAS,
@@ -70,7 +70,7 @@ def test_a_run_folder_with_checkpoints_is_its_newest_checkpoint(tmp_path):
 
 
 def test_a_truncated_checkpoint_is_unreadable_with_a_reason(tmp_path):
-    prefix = _tf_checkpoint(str(tmp_path / "ckpt"), model_weights={"w": 1.0})
+    prefix = _tf_checkpoint(str(tmp_path / "ckpt"), model_weights={"w": tf.Variable(1.0)})
     with open(prefix + ".index", "r+b") as f:
         f.truncate(8)
     found = checkpoint_format(prefix)
