@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Dict
 
 from albert_tf.checkpoints import formats
+from albert_tf.checkpoints.original import assign_from_original
 from albert_tf.errors import UserInputError
 
 
@@ -61,8 +62,6 @@ def initialise_weights(model, path: str, init_from_group0: bool = False) -> str:
         raise FileNotFoundError(f"--init_checkpoint {path}: not a readable checkpoint ({reason}).")
     if found.kind == formats.ORIGINAL:
         import tensorflow as tf
-
-        from albert_tf.checkpoints.original import assign_from_original
 
         reader = tf.train.load_checkpoint(source)
         report = assign_from_original(model, found.names, reader.get_tensor, source, init_from_group0=init_from_group0)

@@ -139,13 +139,17 @@ class TrainingCheckpoint:
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
 
-def write_json(path, value):
-    """`value` as sorted, indented JSON at `path`, atomically."""
+def write_text(path, text: str):
+    """`text` at `path`, atomically (a temp file beside it, then `os.replace`)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json(path, value):
+    """`value` as sorted, indented JSON at `path`, atomically."""
+    write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_json(path) -> Optional[dict]:
@@ -167,9 +171,4 @@ def write_eval_results(path, scores, append=False):
     if append and os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             kept = f.read()
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(kept)
-        for key in sorted(scores):
-            f.write(f"{key} = {scores[key]}\n")
-    os.replace(tmp, path)
+    write_text(path, kept + "".join(f"{key} = {scores[key]}\n" for key in sorted(scores)))

@@ -31,7 +31,7 @@ from albert_tf.errors import UserInputError
 from albert_tf.export import export_saved_model
 from albert_tf.models.backbone import AlbertBackbone
 from albert_tf.tasks import Task, get_task
-from albert_tf.training.checkpointing import write_eval_results
+from albert_tf.training.checkpointing import write_eval_results, write_text
 from albert_tf.training.engine import PRECISIONS, RunSpec, TrainingEngine
 from albert_tf.training.finetuning_outputs import gather_outputs, race_hooks, score_outputs, squad_hooks
 from albert_tf.training.finetuning_records import check_records, count_records, finetuning_dataset_fn, record_fields
@@ -309,10 +309,7 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
 
 def write_best_trial(path, final_step, best_step, best_score):
     """The original's `best_trial.txt`: "last step:best step:best score" (atomic)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"{final_step}:{best_step}:{best_score}\n")
-    os.replace(tmp, path)
+    write_text(path, f"{final_step}:{best_step}:{best_score}\n")
 
 
 def _export(engine, task, options):
@@ -344,10 +341,7 @@ def write_glue_predictions(task: Task, outputs: dict, output_dir: str, guids=Non
     paths = []
     for name, lines in (("test_results.tsv", rows), ("submit_results.tsv", ["index\tprediction"] + [f"{g}\t{l}" for g, l in zip(guids, labels)])):
         path = os.path.join(output_dir, name)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
+        write_text(path, "\n".join(lines) + "\n")
         paths.append(path)
     return paths
 

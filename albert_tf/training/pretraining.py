@@ -119,7 +119,7 @@ def run_pretraining(
     batched to `batch_size` examples (the global micro-batch) with `drop_remainder=True`; under a
     multi-replica strategy every input pipeline then keeps its replicas' rows of each global batch.
     A `train_dataset_fn(batch_size, input_context)` instead reads its pipeline's share of the files,
-    batched per replica (see `albert_tf.training.runner.distributed_dataset`). The runner skips the
+    batched per replica (see `albert_tf.training.fitting.distributed_dataset`). The runner skips the
     batches a resumed run already consumed. `eval_dataset_fn` likewise for evaluation.
 
     Outputs in `output_dir` (the chief's only, under a multi-worker strategy): `checkpoints/`,
