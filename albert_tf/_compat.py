@@ -16,9 +16,10 @@ from __future__ import annotations
 # ---------------------------------------------------------------------------------------------------
 # Section: fitting a model under a tf.distribute strategy (used by albert_tf.training).
 # Checked on keras 3.15.1, tensorflow 2.20.0 (printed from keras.__version__ / tf.__version__).
-# TensorFlow is imported inside the functions: albert_tf.text imports this module on TF-free paths.
 
-import types  # noqa: E402 (kept inside this section so parallel sections merge cleanly)
+import types  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
+
+import tensorflow as tf  # noqa: E402
 
 
 def in_multi_worker_mode(strategy) -> bool:
@@ -30,8 +31,6 @@ def in_multi_worker_mode(strategy) -> bool:
     Reproduction: `tf.distribute.MultiWorkerMirroredStrategy().extended._in_multi_worker_mode()` is
     False without `TF_CONFIG`, True with a two-worker `TF_CONFIG`; no public attribute differs.
     """
-    import tensorflow as tf
-
     return bool(
         isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         and strategy.extended._in_multi_worker_mode()  # noqa: SLF001 (no public equivalent)
@@ -74,8 +73,6 @@ def scalar_metrics_with_axis(model):
     Reproduction: `model.fit` of any compiled model with a loss under a two-worker
     `MultiWorkerMirroredStrategy`.
     """
-    import tensorflow as tf
-
     for name in ("train_step", "test_step"):
         step = getattr(model, name)
 

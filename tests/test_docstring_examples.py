@@ -26,6 +26,13 @@ MODULES = [
     "albert_tf.data.checks",
     "albert_tf.errors",
     "albert_tf.training.runner",
+    "albert_tf.training.cluster",
+    "albert_tf.training.checkpointing",
+    "albert_tf.training.callbacks",
+    "albert_tf.training.fitting",
+    "albert_tf.training.evaluation",
+    "albert_tf.training.engine",
+    "albert_tf.checkpoints.formats",
     "albert_tf.data.bucketing",
     "albert_tf.tasks.registry",
     "albert_tf.tasks.scoring",
@@ -50,13 +57,6 @@ MODULES = [
     "data_prep.sample_corpus",
     "data_prep.source_task",
     "albert_tf.training.curves",
-    "albert_tf.training.cluster",
-    "albert_tf.training.checkpointing",
-    "albert_tf.training.callbacks",
-    "albert_tf.training.fitting",
-    "albert_tf.training.evaluation",
-    "albert_tf.training.engine",
-    "albert_tf.checkpoints.formats",
 ]
 
 

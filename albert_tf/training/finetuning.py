@@ -216,11 +216,7 @@ def _spec(task, config, options, train_files, eval_files, evaluate_fn, callbacks
     evaluate_fn = evaluate_fn or (lambda outputs: score_outputs(task, outputs))
 
     def evaluate(engine):
-        make = finetuning_dataset_fn(eval_files, task, options.max_seq_length, False, options.bucket_by_length,
-                                     options.smallest_bucket)
-        outputs = gather_outputs(engine.model, make(options.eval_batch_size), jit_compile=engine.jit_compile,
-                                 progress="evaluating" if engine.verbose == 1 else None, strategy=engine.strategy)
-        return evaluate_fn(outputs)
+        return evaluate_fn(_outputs(engine, task, options, eval_files, options.eval_batch_size, "evaluating"))
 
     def build_model(dtype):
         return task.build_model(AlbertBackbone(config, dtype=dtype), dropout=options.classifier_dropout)
@@ -245,6 +241,14 @@ def _spec(task, config, options, train_files, eval_files, evaluate_fn, callbacks
         evaluate=evaluate if eval_files else None,
         callbacks=tuple(callbacks),
     )
+
+
+def _outputs(engine, task, options, files, batch_size, label):
+    """The model's outputs over every record of `files`, in record order (a progress bar `label`)."""
+    make = finetuning_dataset_fn(files, task, options.max_seq_length, False, options.bucket_by_length,
+                                 options.smallest_bucket)
+    return gather_outputs(engine.model, make(batch_size), jit_compile=engine.jit_compile,
+                          progress=label if engine.verbose == 1 else None, strategy=engine.strategy)
 
 
 def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval, do_predict, predict_fn):
@@ -288,10 +292,7 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
 
     predictions = None
     if do_predict:
-        make = finetuning_dataset_fn(predict_files, task, options.max_seq_length, False, options.bucket_by_length,
-                                     options.smallest_bucket)
-        predictions = gather_outputs(engine.model, make(options.predict_batch_size), jit_compile=engine.jit_compile,
-                                     progress="predicting" if engine.verbose == 1 else None, strategy=engine.strategy)
+        predictions = _outputs(engine, task, options, predict_files, options.predict_batch_size, "predicting")
         written = predict_fn(predictions, engine.path()) if predict_fn else write_glue_predictions(task, predictions, engine.path())
         results["prediction_files"] = written
 
