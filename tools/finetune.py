@@ -206,16 +206,18 @@ def _config(args):
         if not os.path.exists(args.albert_config_file):
             raise FileNotFoundError(f"--albert_config_file {args.albert_config_file}: no such file.")
         return AlbertConfig.from_json_file(args.albert_config_file)
-    init = args.init_checkpoint or ""
-    if os.path.isdir(init) and os.path.exists(os.path.join(init, "config.json")):
+    from albert_tf.checkpoints import formats
+
+    found = formats.checkpoint_format(args.init_checkpoint) if args.init_checkpoint else None
+    if found is not None and found.kind == formats.HUGGINGFACE:
         from albert_tf.checkpoints.huggingface import config_from_huggingface
 
-        with open(os.path.join(init, "config.json"), encoding="utf-8") as f:
-            return config_from_huggingface(json.load(f), source=os.path.join(init, "config.json"))
-    if init.endswith(".keras") and os.path.exists(init):
+        with open(os.path.join(found.path, "config.json"), encoding="utf-8") as f:
+            return config_from_huggingface(json.load(f), source=os.path.join(found.path, "config.json"))
+    if found is not None and found.kind == formats.KERAS:
         import keras
 
-        source = keras.saving.load_model(init, compile=False)
+        source = keras.saving.load_model(found.path, compile=False)
         return getattr(source, "backbone", source).config
     raise ValueError("--albert_config_file is required (unless --init_checkpoint is a HuggingFace folder or a .keras file).")
 

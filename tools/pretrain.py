@@ -150,7 +150,7 @@ def main(argv=None):
     from albert_tf.data import DynamicMasking, list_files, pretraining_dataset
     from albert_tf.data.checks import check_pretraining_files, find_unreadable_file
     from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
-    from albert_tf.training.runner import PREEMPTED_EXIT_CODE
+    from albert_tf.training.callbacks import PREEMPTED_EXIT_CODE
 
     options = PretrainingOptions(
         output_dir=args.output_dir,

@@ -7,8 +7,9 @@ or `torch.load(weights_only=True)`, and TF checkpoints are tensors only.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
+from albert_tf.checkpoints import formats
+from albert_tf.checkpoints.initialisation import initialise_weights
 from albert_tf.config import AlbertConfig
 
 
@@ -57,22 +58,6 @@ def _config_beside(path: str, config) -> AlbertConfig:
     )
 
 
-def _checkpoint_prefix(path: str) -> Optional[str]:
-    import tensorflow as tf
-
-    if os.path.isdir(path):
-        return tf.train.latest_checkpoint(path) or tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
-    if os.path.exists(path + ".index"):
-        return path
-    if path.endswith(".index") and os.path.exists(path):
-        return path[: -len(".index")]
-    return None
-
-
-def _is_keras_hub_preset(path: str) -> bool:
-    return os.path.exists(os.path.join(path, "config.json")) and os.path.exists(os.path.join(path, "model.weights.h5"))
-
-
 def load_model(path: str, config=None, dtype=None, return_tokenizer: bool = False):
     """The model stored at `path`, whatever albert_tf-readable format it is in.
 
@@ -88,49 +73,48 @@ def load_model(path: str, config=None, dtype=None, return_tokenizer: bool = Fals
     `AlbertTokenizer` that HuggingFace and keras-hub directories carry (None for the other formats).
     """
     path = os.fspath(path)
-    model, tokenizer = _load(path, config, dtype)
+    model, tokenizer, _ = load_with_description(path, config, dtype)
     return (model, tokenizer) if return_tokenizer else model
 
 
-def _load(path: str, config, dtype):
-    if path.endswith(".keras"):
-        return load_keras_file(path), None
-    if os.path.isdir(path):
-        if os.path.exists(os.path.join(path, "model.keras")) and not _checkpoint_prefix(path):
-            return load_keras_file(os.path.join(path, "model.keras")), None
-        if os.path.exists(os.path.join(path, "config.json")) and any(
-            os.path.exists(os.path.join(path, name)) for name in ("model.safetensors", "pytorch_model.bin")
-        ):
-            from albert_tf.checkpoints.huggingface import huggingface_tokenizer, load_huggingface
+def load_with_description(path: str, config=None, dtype=None, init_from_group0: bool = False, flag: str = "--checkpoint"):
+    """`(model, tokenizer, description)` for `path` in any format `formats.checkpoint_format` names.
 
-            model = load_huggingface(path, dtype=dtype)
-            has_tokenizer = any(os.path.exists(os.path.join(path, n)) for n in ("spiece.model", "tokenizer.json"))
-            return model, huggingface_tokenizer(path) if has_tokenizer else None
-        if _is_keras_hub_preset(path):
-            from albert_tf.checkpoints.keras_hub import load_keras_hub_preset
+    `flag` names the option the path came from in error messages; `init_from_group0` applies to
+    original checkpoints (see `load_original_checkpoint`).
+    """
+    found = formats.checkpoint_format(path)
+    if found.kind == formats.KERAS:
+        return load_keras_file(found.path), None, f"weights of {found.path}"
+    if found.kind == formats.HUGGINGFACE:
+        from albert_tf.checkpoints.huggingface import huggingface_tokenizer, load_huggingface
 
-            return load_keras_hub_preset(path)
-    prefix = _checkpoint_prefix(path)
-    if prefix is None:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"--checkpoint {path} does not exist")
+        model = load_huggingface(path, dtype=dtype)
+        has_tokenizer = any(os.path.exists(os.path.join(path, n)) for n in ("spiece.model", "tokenizer.json"))
+        return model, huggingface_tokenizer(path) if has_tokenizer else None, f"HuggingFace folder {path}"
+    if found.kind == formats.KERAS_HUB:
+        from albert_tf.checkpoints.keras_hub import load_keras_hub_preset
+
+        model, tokenizer = load_keras_hub_preset(path)
+        return model, tokenizer, f"keras-hub preset {path}"
+    if found.kind == formats.MISSING:
+        raise FileNotFoundError(f"{flag} {path} does not exist")
+    if found.kind not in formats.TF_KINDS:
+        detail = f" ({found.reason})" if found.reason else ""
         raise ValueError(
-            f"--checkpoint {path}: expected a .keras file, a HuggingFace directory (config.json + "
+            f"{flag} {path}: expected a .keras file, a HuggingFace directory (config.json + "
             "model.safetensors), a keras-hub preset (config.json + model.weights.h5), an original TF1 "
-            "checkpoint or an albert_tf checkpoint"
+            f"checkpoint or an albert_tf checkpoint{detail}"
         )
-    import tensorflow as tf
-
-    names = dict(tf.train.list_variables(prefix))
     config = _config_beside(path, config)
-    if any(name.startswith(("bert/", "module/bert/")) for name in names):
+    if found.kind == formats.ORIGINAL:
         from albert_tf.checkpoints.original import load_original_checkpoint
 
-        return load_original_checkpoint(prefix, config, dtype=dtype), None
+        model, report = load_original_checkpoint(found.path, config, init_from_group0=init_from_group0, dtype=dtype,
+                                                 return_report=True)
+        return model, None, f"original checkpoint {found.path}: {report.summary()}"
     from albert_tf.models.pretrainer import AlbertPretrainer
-    from albert_tf.training.runner import initialise_weights
 
     model = AlbertPretrainer(config, dtype=dtype)
     # Weights only: optimizer slots and counters in a training checkpoint are not needed to serve.
-    initialise_weights(model, prefix)
-    return model, None
+    return model, None, initialise_weights(model, found.path, init_from_group0)

@@ -14,36 +14,20 @@ import os
 import time
 from typing import Callable, Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from albert_tf.checkpoints.initialisation import initialise_weights
 from albert_tf.config import AlbertConfig
-from albert_tf.models.pretrainer import AlbertPretrainer
-from albert_tf.training.optimizers import create_optimizer
 from albert_tf.errors import UserInputError
-from albert_tf.training.runner import (
-    CheckpointSaver,
-    MetricsCSV,
-    PreemptionWatcher,
-    RunRecord,
-    ScalarLogger,
-    StepCounter,
-    TrainingCheckpoint,
-    WorkerRole,
-    distributed_dataset,
-    initialise_weights,
-    plan_fit_calls,
-    prepare_model_for_fit,
-    steps_per_execution_for,
-    read_json,
-    write_json,
-)
-from albert_tf.training.strategy import recommended_mixed_precision_policy, select_strategy
+from albert_tf.models.pretrainer import AlbertPretrainer
+from albert_tf.training.checkpointing import read_json, write_eval_results
+from albert_tf.training.engine import PRECISIONS, RunSpec, TrainingEngine
+from albert_tf.training.fitting import distributed_dataset
+from albert_tf.training.optimizers import create_optimizer
+from albert_tf.training.strategy import select_strategy
 
 logger = logging.getLogger(__name__)
-
-PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16", "auto": None}
 
 
 @dataclasses.dataclass
@@ -105,11 +89,6 @@ class PretrainingOptions:
         return self.num_train_steps * self.gradient_accumulation_steps
 
 
-def _dtype_policy(options, strategy):
-    # Given to the model rather than set globally, so a run leaves Keras' global policy as it found it.
-    return PRECISIONS[options.precision] or recommended_mixed_precision_policy(strategy)
-
-
 def run_settings(config: AlbertConfig, options: PretrainingOptions) -> dict:
     """What a resume must keep: the model's config and the flags that shape the model, its optimizer
     state or the meaning of the step counter (stored in `run_config.json`)."""
@@ -140,7 +119,7 @@ def run_pretraining(
     batched to `batch_size` examples (the global micro-batch) with `drop_remainder=True`; under a
     multi-replica strategy every input pipeline then keeps its replicas' rows of each global batch.
     A `train_dataset_fn(batch_size, input_context)` instead reads its pipeline's share of the files,
-    batched per replica (see `albert_tf.training.runner.distributed_dataset`). The runner skips the
+    batched per replica (see `albert_tf.training.fitting.distributed_dataset`). The runner skips the
     batches a resumed run already consumed. `eval_dataset_fn` likewise for evaluation.
 
     Outputs in `output_dir` (the chief's only, under a multi-worker strategy): `checkpoints/`,
@@ -154,78 +133,49 @@ def run_pretraining(
     if strategy is None:
         strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone,
                                    gcp_project=options.gcp_project)
-    role = WorkerRole(strategy, options.output_dir)
-    try:
-        return _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks,
-                    extra_results or {})
-    finally:
-        role.cleanup()
-
-
-def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_train, do_eval, callbacks,
-         extra_results):
-    if role.is_chief:
-        os.makedirs(options.output_dir, exist_ok=True)
-    keras.utils.set_random_seed(options.seed)
-    policy = _dtype_policy(options, strategy)
     replicas = strategy.num_replicas_in_sync
-    jit_compile = options.jit_compile
-    if jit_compile and replicas > 1 and not isinstance(strategy, tf.distribute.TPUStrategy):
-        # Keras compiles the whole multi-device step as one XLA function, which fails across devices.
-        logger.warning("--jit_compile is ignored with %d replicas outside TPUs", replicas)
-        jit_compile = False
     if options.micro_batch_size % replicas:
         raise UserInputError(
             f"--train_batch_size {options.train_batch_size} (per update micro-batch {options.micro_batch_size}) "
             f"must be divisible by the {replicas} replicas of the strategy."
         )
+    with TrainingEngine(_spec(config, options, train_dataset_fn, callbacks), strategy) as engine:
+        return _run(engine, options, eval_dataset_fn, do_train, do_eval, extra_results or {})
 
-    checkpoint_dir = os.path.join(options.output_dir, "checkpoints")
-    record = RunRecord(options.output_dir)
-    settings = run_settings(config, options)
-    resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
-    if resuming:
-        record.check(settings)
 
-    save_every = min(options.save_checkpoints_steps, options.total_batches)
-    steps_per_execution = steps_per_execution_for(role, options.iterations_per_loop, save_every, options.log_every_steps)
-    results = {**extra_results, "precision": policy, "replicas": replicas, "jit_compile": jit_compile}
-    with strategy.scope():
-        model = AlbertPretrainer(config, dtype=policy)
-        if options.init_checkpoint and not resuming:
-            # Before compile: an uncompiled model cannot take over the source's optimizer state or step.
-            results["initialised_from"] = initialise_weights(model, options.init_checkpoint, options.init_from_group0)
-        optimizer = create_optimizer(
-            options.optimizer,
-            options.learning_rate,
-            options.num_train_steps,
-            options.num_warmup_steps,
-            poly_power=options.poly_power,
-            start_warmup_step=options.start_warmup_step,
-            gradient_accumulation_steps=options.gradient_accumulation_steps if options.gradient_accumulation_steps > 1 else None,
-        )
-        if policy == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-        optimizer.build(model.trainable_variables)
-        checkpoint = TrainingCheckpoint(model, optimizer, read_dir=checkpoint_dir, write_dir=role.path("checkpoints"),
-                                        max_to_keep=options.keep_checkpoint_max)
-    prepare_model_for_fit(model, strategy)
-    if resuming:
-        results["resumed_from"] = checkpoint.restore_latest()
-        logger.info("resumed from %s at batch %d", results["resumed_from"], int(checkpoint.step.numpy()))
-    if role.is_chief:
-        record.write(settings)
-    previous = read_json(os.path.join(options.output_dir, "results.json")) if resuming else None
-    verbose = options.verbose if role.is_chief else 0
+def _spec(config, options, train_dataset_fn, callbacks) -> RunSpec:
+    """Pretraining's declaration: an `AlbertPretrainer`, the original's optimizer, micro-batches."""
+    accumulation = options.gradient_accumulation_steps
+    return RunSpec.from_options(
+        options,
+        settings=run_settings(config, options),
+        build_model=lambda dtype: AlbertPretrainer(config, dtype=dtype),
+        make_optimizer=lambda: create_optimizer(
+            options.optimizer, options.learning_rate, options.num_train_steps, options.num_warmup_steps,
+            poly_power=options.poly_power, start_warmup_step=options.start_warmup_step,
+            gradient_accumulation_steps=accumulation if accumulation > 1 else None,
+        ),
+        initialise=(lambda model: initialise_weights(model, options.init_checkpoint, options.init_from_group0))
+        if options.init_checkpoint else None,
+        train_dataset_fn=train_dataset_fn,
+        batch_size=options.micro_batch_size,
+        total_steps=options.total_batches,
+        keep_checkpoints=options.keep_checkpoint_max,
+        callbacks=tuple(callbacks),
+    )
 
+
+def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, extra_results):
+    engine.start()
+    results = {**extra_results, **engine.results}
+    previous = read_json(os.path.join(options.output_dir, "results.json")) if engine.resuming else None
     started = time.time()
     if do_train:
-        done = int(checkpoint.step.numpy())
-        if done >= options.total_batches:
+        outcome = engine.train()
+        if outcome.already_done:
             note = (
                 f"--num_train_steps {options.num_train_steps}: the checkpoint {results['resumed_from']} is already at "
-                f"batch {done}, nothing to train; raise --num_train_steps to train further."
+                f"batch {engine.step}, nothing to train; raise --num_train_steps to train further."
             )
             logger.warning(note)
             results["note"] = note
@@ -233,65 +183,30 @@ def _run(config, options, strategy, role, train_dataset_fn, eval_dataset_fn, do_
                 if previous and key in previous:
                     results[key] = previous[key]
         else:
-            metrics_csv = MetricsCSV(role.path("train_metrics.csv"), checkpoint.step)
-            if resuming:
-                metrics_csv.truncate_after(done)
-            counter = StepCounter(checkpoint.step)
-            saver = CheckpointSaver(checkpoint)
-            watcher = PreemptionWatcher(strategy, multi_worker=role.multi_worker)
-            all_callbacks = [
-                counter,
-                watcher,
-                saver,
-                ScalarLogger(role.path("tensorboard", "train"), checkpoint.step, options.log_every_steps),
-                metrics_csv,
-                *callbacks,
-            ]
-            history = {}
-            compiled_for = steps_per_execution
-            with watcher:
-                for call in plan_fit_calls(done, options.total_batches, save_every, steps_per_execution):
-                    if watcher.requested:
-                        break
-                    if call.steps_per_execution != compiled_for:
-                        with strategy.scope():
-                            model.compile(optimizer=optimizer, jit_compile=jit_compile,
-                                          steps_per_execution=call.steps_per_execution)
-                        compiled_for = call.steps_per_execution
-                    counter.steps_per_execution = call.steps_per_execution
-                    dataset = distributed_dataset(strategy, train_dataset_fn, options.micro_batch_size, call.start)
-                    fitted = model.fit(dataset, epochs=call.epochs, steps_per_epoch=call.steps_per_epoch,
-                                       callbacks=all_callbacks, shuffle=False, verbose=verbose)
-                    history = {k: history.get(k, []) + list(v) for k, v in fitted.history.items()}
-            results["train"] = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in history.items() if v}
-            if watcher.requested:
-                results["preempted"] = {"batch": int(checkpoint.step.numpy()), "checkpoint": saver.last_path}
-        results["train_batches"] = int(checkpoint.step.numpy())
+            results["train"] = outcome.metrics
+            if outcome.preempted:
+                results["preempted"] = {"batch": engine.step, "checkpoint": outcome.last_checkpoint}
+        results["train_batches"] = engine.step
         results["train_seconds"] = results.get("train_seconds", time.time() - started)
-        if "preempted" not in results and not ("note" in results and os.path.exists(role.path("model.keras"))):
-            model.save(role.path("model.keras"))
+        if "preempted" not in results and not ("note" in results and os.path.exists(engine.path("model.keras"))):
+            engine.save_model()
 
     if do_eval and "preempted" not in results:
         if eval_dataset_fn is None:
             raise ValueError("do_eval needs an eval_dataset_fn (--eval_input_file).")
-        evaluated = model.evaluate(
-            distributed_dataset(strategy, eval_dataset_fn, options.eval_batch_size),
-            steps=options.max_eval_steps, return_dict=True, verbose=verbose,
+        evaluated = engine.model.evaluate(
+            distributed_dataset(engine.strategy, eval_dataset_fn, options.eval_batch_size),
+            steps=options.max_eval_steps, return_dict=True, verbose=engine.verbose,
         )
         evaluated = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in evaluated.items()}
-        evaluated["global_step"] = int(checkpoint.step.numpy())
+        evaluated["global_step"] = engine.step
         results["eval"] = evaluated
-        # The original's eval_results.txt format: "key = value" lines.
-        with open(role.path("eval_results.txt"), "a", encoding="utf-8") as f:
-            for key in sorted(evaluated):
-                f.write(f"{key} = {evaluated[key]}\n")
+        # One block per evaluation, as the original's estimator appended them.
+        write_eval_results(engine.path("eval_results.txt"), evaluated, append=True)
 
     if previous:
         results = {**{k: v for k, v in previous.items() if k not in ("preempted", "note")}, **results}
-    write_json(role.path("results.json"), results)
+    engine.write_results(results)
     if "preempted" not in results:  # a preempted run has seconds to exit: no plotting then
-        # curves.png beside train_metrics.csv; a no-op without matplotlib (the `plot` extra).
-        from albert_tf.training.curves import write_curves
-
-        write_curves(os.path.dirname(role.path("results.json")), steps_per_row=save_every)
-    return model, results
+        engine.write_curves(steps_per_row=engine.save_every)
+    return engine.model, results

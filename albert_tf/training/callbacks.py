@@ -1,0 +1,220 @@
+"""The callbacks every run's `fit` gets: step counter, preemption watcher, checkpoint saver, evaluation
+at each checkpoint, TensorBoard scalars and the metrics CSV (`TrainingEngine` orders them)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import signal
+from typing import Dict
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from albert_tf.training.checkpointing import TrainingCheckpoint
+
+logger = logging.getLogger(__name__)
+
+#: Exit status of a run stopped by SIGTERM after saving (128 + SIGTERM, what supervisors expect).
+PREEMPTED_EXIT_CODE = 143
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Adds each execution's batches to the checkpointed step variable (optimizer iterations count
+    updates, which differ from batches under gradient accumulation and loss-scale skips)."""
+
+    def __init__(self, step, steps_per_execution=1):
+        super().__init__()
+        self.step = step
+        self.steps_per_execution = steps_per_execution
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step.assign_add(self.steps_per_execution)
+
+
+class CheckpointSaver(keras.callbacks.Callback):
+    """Saves at the end of every fit "epoch" (one checkpoint interval, or the stretch a SIGTERM cut)."""
+
+    def __init__(self, checkpoint: TrainingCheckpoint):
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_path = self.checkpoint.save()
+        logger.info("saved checkpoint %s", self.last_path)
+
+
+def _scalars(logs) -> Dict[str, float]:
+    out = {}
+    for key, value in (logs or {}).items():
+        array = np.asarray(value)
+        if array.size == 1 and np.issubdtype(array.dtype, np.number):
+            out[key] = float(array.reshape(()))
+    return out
+
+
+class ScalarLogger(keras.callbacks.Callback):
+    """TensorBoard scalars every `every` steps and at every checkpoint, at the run's true step.
+
+    Keras' `TensorBoard(update_freq=n)` counts executions, so with `steps_per_execution=1000` it
+    writes once per million steps; this logger reads the step counter instead. Values are Keras'
+    running means since the last checkpoint, plus the learning rate.
+    """
+
+    def __init__(self, log_dir: str, step, every: int):
+        super().__init__()
+        self.log_dir = log_dir
+        self.step = step
+        self.every = every
+        self._writer = None
+        self._last = None
+
+    def _write(self, logs):
+        step = int(self.step.numpy())
+        if step == self._last:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        values = _scalars(logs)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            values["learning_rate"] = float(np.asarray(_current_learning_rate(optimizer)))
+        with self._writer.as_default():
+            for key, value in values.items():
+                tf.summary.scalar(key, value, step=step)
+        self._writer.flush()
+        self._last = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.step.numpy()) % self.every == 0:
+            self._write(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._write(logs)
+
+
+def _current_learning_rate(optimizer):
+    # Keras 3 optimizers evaluate their schedule at `iterations` when asked for `learning_rate`.
+    return optimizer.learning_rate
+
+
+class MetricsCSV(keras.callbacks.Callback):
+    """`train_metrics.csv`: one row per checkpoint, with the step first; appended across every `fit`
+    call and resume, never rewritten (a resumed run first drops rows past its checkpoint).
+
+    Example:
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.csv")
+    >>> logger = MetricsCSV(path, tf.Variable(4, dtype=tf.int64))
+    >>> logger.on_epoch_end(0, {"loss": 1.5})
+    >>> open(path).read().splitlines()
+    ['step,loss', '4,1.5']
+    """
+
+    def __init__(self, path: str, step):
+        super().__init__()
+        self.path = path
+        self.step = step
+
+    def _header(self):
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            return None
+        with open(self.path, newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), None)
+
+    def truncate_after(self, step: int):
+        """Drops rows past `step` (a stretch whose checkpoint was lost), atomically."""
+        header = self._header()
+        if header is None or header[0] != "step":
+            return
+        with open(self.path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= step]
+        if len(kept) != len(rows):
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows(kept)
+            os.replace(tmp, self.path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = _scalars(logs)
+        header = self._header()
+        new = header is None
+        if new:
+            header = ["step"] + sorted(values)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(header)
+            row = {"step": int(self.step.numpy()), **{k: repr(v) if isinstance(v, float) else v for k, v in values.items()}}
+            writer.writerow([row.get(name, "") for name in header])
+
+
+class PreemptionWatcher(keras.callbacks.Callback):
+    """Turns SIGTERM (what Cloud TPU VMs, GKE and preemptible instances send) into a stop at the next
+    step boundary; the run then saves a checkpoint and exits, and the next start resumes there.
+
+    Under a multi-worker strategy the flag is all-reduced after every execution so every worker stops
+    at the same step (a worker leaving alone would hang the others in their next all-reduce).
+    Use as a context manager around `fit`: the previous handler comes back on exit.
+    """
+
+    def __init__(self, strategy=None, multi_worker=False, signals=(signal.SIGTERM,)):
+        super().__init__()
+        self.signals = signals
+        self.requested = False
+        self.stopped_at = None
+        self._previous = {}
+        self._sync = None
+        if multi_worker:
+            @tf.function
+            def any_worker(flag):
+                total = strategy.run(lambda: tf.identity(flag))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None)
+
+            self._sync = any_worker
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        logger.warning("received signal %d: saving a checkpoint at the next step boundary", signum)
+
+    def __enter__(self):
+        for sig in self.signals:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals cannot be caught here
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+        return False
+
+    def on_train_batch_end(self, batch, logs=None):
+        requested = self.requested
+        if self._sync is not None:
+            requested = int(self._sync(tf.constant(int(requested), tf.int32)).numpy()) > 0
+        if requested:
+            self.requested = True
+            self.model.stop_training = True
+
+
+
+class EvaluateAtCheckpoint(keras.callbacks.Callback):
+    """Calls `on_checkpoint(step)` at the end of every fit "epoch", after `CheckpointSaver` (put it
+    later in the callback list), so an evaluation always scores a saved checkpoint."""
+
+    def __init__(self, on_checkpoint, step):
+        super().__init__()
+        self.on_checkpoint = on_checkpoint
+        self.step = step
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_checkpoint(int(self.step.numpy()))
