@@ -24,7 +24,7 @@ extra signatures); this module only wraps that in signatures. Task models add th
 signature but `mlm`/`sop`: classifiers `logits`, `probabilities`, `predictions` (class ids, or the
 `label_names` strings with the ids in `prediction_ids`; regression: the score); SQuAD v1
 `start_logits`/`end_logits`; SQuAD v2 the original's beam outputs and `cls_logits`, with `p_mask` from the
-records' rule (`albert_tf.tasks.squad.squad_p_mask`); token classifiers per-token `logits` and
+records' rule (`albert_tf.data.schemas.squad_p_mask`); token classifiers per-token `logits` and
 `predictions`. Multiple-choice models are served from `tokens` only, with `[B, num_choices, S]` inputs.
 
 Text is cut to `max_seq_length` exactly as `AlbertTokenizer.encode` does (ids equal by construction, see

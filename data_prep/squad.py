@@ -14,7 +14,7 @@ Per question, as the original ``convert_examples_to_features``:
    the original text;
 4. windows of at most ``max_seq_length - len(query) - 3`` pieces every ``doc_stride`` pieces;
    ``[CLS] query [SEP] window [SEP]``, segment 0 then 1; ``p_mask`` 0 only on ``[CLS]`` and the
-   window's pieces (1 on the query, the separators and padding: ``albert_tf.tasks.squad.squad_p_mask``,
+   window's pieces (1 on the query, the separators and padding: ``albert_tf.data.schemas.squad_p_mask``,
    the rule the served model uses too); the "max context" flag per piece;
 5. training targets: the answer's pieces inside the window give ``start/end = index - window start +
    len(query) + 2``; windows without the whole answer, and impossible (v2) questions, get 0/0 and
@@ -47,7 +47,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from albert_tf.errors import UserInputError
-from albert_tf.tasks.squad import squad_p_mask
+from albert_tf.data.schemas import squad_p_mask
 from albert_tf.text.tokenizer import SPIECE_UNDERLINE, preprocess_text
 
 UNIQUE_ID_BASE = 1000000000

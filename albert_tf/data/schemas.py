@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Tuple, Union
 
+import numpy as np
+
 INT64 = "int64"
 FLOAT = "float"
 
@@ -184,3 +186,23 @@ def pretraining_feature_spec(max_seq_length: int, max_predictions_per_seq: int) 
         max_seq_length=max_seq_length,
         max_predictions_per_seq=max_predictions_per_seq,
     )
+
+
+def squad_p_mask(input_mask, segment_ids, xp=np):
+    """``p_mask`` of ``[CLS] question [SEP] context [SEP]`` features: True where no answer may start or end.
+
+    An answer may lie only on ``[CLS]`` (position 0, the original's "no answer" slot) and on the context
+    pieces: segment 1 up to, not including, the closing ``[SEP]``, which is the last real token. Rows are
+    along the last axis. ``xp`` is the array module: NumPy for the record writer,
+    ``tf.experimental.numpy`` inside a serving graph, so that both follow this one rule.
+
+    >>> squad_p_mask([1, 1, 1, 1, 1, 1, 0], [0, 0, 0, 1, 1, 1, 0]).astype(int).tolist()
+    [0, 1, 1, 0, 0, 1, 1]
+    """
+    input_mask, segment_ids = xp.asarray(input_mask), xp.asarray(segment_ids)
+    positions = xp.cumsum(xp.ones_like(input_mask), axis=-1) - 1
+    closing_sep = xp.sum(input_mask, axis=-1, keepdims=True) - 1
+    context = xp.logical_and(
+        xp.logical_and(xp.equal(segment_ids, 1), xp.equal(input_mask, 1)), xp.not_equal(positions, closing_sep)
+    )
+    return xp.logical_not(xp.logical_or(context, xp.equal(positions, 0)))

@@ -10,7 +10,7 @@ from albert_tf.layers.heads import SpanHead, SquadV2Head
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
 from albert_tf.models.serving import backbone_serving_outputs
 from albert_tf.models.task_model import AlbertTaskModel
-from albert_tf.tasks.squad import squad_p_mask
+from albert_tf.data.schemas import squad_p_mask
 
 SQUAD_LABEL_KEYS = ("start_positions", "end_positions")
 

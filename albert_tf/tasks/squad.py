@@ -1,8 +1,7 @@
-"""SQuAD: where an answer may lie in a feature (``p_mask``), and post-processing of the logits of
-evaluation features -> answer texts, n-best lists, null odds.
+"""SQuAD: post-processing of the logits of evaluation features -> answer texts, n-best lists, null odds.
 
-Pure Python / NumPy. :func:`squad_p_mask` is the one definition of ``p_mask``: the record writer in
-``data_prep.squad`` and the served SQuAD v2 model both call it. Post-processing reproduces the original
+Pure Python / NumPy. ``squad_p_mask`` (where an answer may lie in a feature) is defined once beside the
+record schema, :func:`albert_tf.data.schemas.squad_p_mask`, and re-exported here. Post-processing reproduces the original
 ``squad_utils`` prediction writers (spec §7.8):
 
 * :func:`postprocess_v1` (``run_squad_v1``): per window the ``n_best_size`` best start and end
@@ -49,6 +48,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from albert_tf.data.schemas import squad_p_mask  # noqa: F401  (the rule lives with the record schema)
+
 META_FORMAT = "albert_tf.squad_features"
 
 
@@ -78,26 +79,6 @@ class SquadFeatureSet:
 
     def unique_ids(self) -> List[int]:
         return [feature["unique_id"] for feature in self.features]
-
-
-def squad_p_mask(input_mask, segment_ids, xp=np):
-    """``p_mask`` of ``[CLS] question [SEP] context [SEP]`` features: True where no answer may start or end.
-
-    An answer may lie only on ``[CLS]`` (position 0, the original's "no answer" slot) and on the context
-    pieces: segment 1 up to, not including, the closing ``[SEP]``, which is the last real token. Rows are
-    along the last axis. ``xp`` is the array module: NumPy for the record writer,
-    ``tf.experimental.numpy`` inside a serving graph, so that both follow this one rule.
-
-    >>> squad_p_mask([1, 1, 1, 1, 1, 1, 0], [0, 0, 0, 1, 1, 1, 0]).astype(int).tolist()
-    [0, 1, 1, 0, 0, 1, 1]
-    """
-    input_mask, segment_ids = xp.asarray(input_mask), xp.asarray(segment_ids)
-    positions = xp.cumsum(xp.ones_like(input_mask), axis=-1) - 1
-    closing_sep = xp.sum(input_mask, axis=-1, keepdims=True) - 1
-    context = xp.logical_and(
-        xp.logical_and(xp.equal(segment_ids, 1), xp.equal(input_mask, 1)), xp.not_equal(positions, closing_sep)
-    )
-    return xp.logical_not(xp.logical_or(context, xp.equal(positions, 0)))
 
 
 def load_squad_features(path: str) -> SquadFeatureSet:
