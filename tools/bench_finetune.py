@@ -21,12 +21,13 @@ CONFIG = dict(embedding_size=64, hidden_size=128, num_hidden_layers=4, num_atten
 
 
 def cpu_vector_extensions():
+    """The CPU's vector extensions that set TensorFlow's CPU speed, for a benchmark's report."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
         return "unknown (no /proc/cpuinfo)"
-    found = [name for name in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "avx2", "fma") if name in flags]
+    found = [name for name in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "avx2", "fma") if name in flags]
     return ", ".join(found) or "none of AVX2/AVX-512"
 
 

@@ -20,17 +20,9 @@ import tempfile
 import time
 from typing import List, Optional
 
+from .bench_finetune import cpu_vector_extensions
+
 _DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
-
-
-def cpu_vector_extensions() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return "unknown (no /proc/cpuinfo)"
-    found = [name for name in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "avx2", "fma") if name in flags]
-    return ", ".join(found) or "none of AVX2/AVX-512"
 
 
 def _percentile(values: List[float], q: float) -> float:
@@ -170,27 +162,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from .bench_tokenizer import generated_lines, load_lines
+    from .bench_tokenizer import benchmark_lines, load_lines, vocabulary_proto
 
     data_dir = os.path.normpath(args.data_dir)
-    lines = load_lines(data_dir, args.num_lines) if os.path.isdir(data_dir) else []
-    source = f"{len(lines)} lines from {data_dir}"
-    if not lines:
-        lines = generated_lines(args.num_lines)
-        source = f"{len(lines)} generated lines ({data_dir} not found)"
-    if args.spm_model_file:
-        with open(args.spm_model_file, "rb") as f:
-            proto = f.read()
-        model = args.spm_model_file
-    else:
-        from albert_tf.text import preprocess_text
-        from data_prep.vocab import train_sentencepiece
-
-        print(f"training a vocabulary of at most {args.vocab_size} pieces ...", file=sys.stderr)
-        vocab_text = load_lines(data_dir, args.vocab_lines) if os.path.isdir(data_dir) else lines
-        proto = train_sentencepiece((preprocess_text(line, lower=True) for line in vocab_text or lines),
-                                    vocab_size=args.vocab_size, hard_vocab_limit=False)
-        model = "trained on the benchmark text"
+    lines, source = benchmark_lines(data_dir, args.num_lines)
+    # A larger sample than the timed lines, read only when a vocabulary is to be trained.
+    vocab_text = [] if args.spm_model_file or not os.path.isdir(data_dir) else load_lines(data_dir, args.vocab_lines)
+    proto = vocabulary_proto(args.spm_model_file, vocab_text or lines, args.vocab_size,
+                             f"a vocabulary of at most {args.vocab_size} pieces")
+    model = args.spm_model_file or "trained on the benchmark text"
     report = run(args, lines, proto)
     import sentencepiece
 

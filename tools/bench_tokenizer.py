@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 _DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 _TEXT_SUFFIXES = (".txt", ".tokens", ".raw")
@@ -71,6 +71,30 @@ def generated_lines(num_lines: int, seed: int = 0) -> List[str]:
                  for _ in range(rng.randint(5, 40))]
         lines.append(" ".join(parts))
     return lines
+
+
+def benchmark_lines(data_dir: str, num_lines: int) -> Tuple[List[str], str]:
+    """``(lines, source)``: ``load_lines`` of ``data_dir`` or, where it holds none, ``generated_lines``;
+    ``source`` says which, for the report."""
+    lines = load_lines(data_dir, num_lines) if os.path.isdir(data_dir) else []
+    if lines:
+        return lines, f"{len(lines)} lines from {data_dir}"
+    lines = generated_lines(num_lines)
+    return lines, f"{len(lines)} generated lines ({data_dir} not found)"
+
+
+def vocabulary_proto(spm_model_file: Optional[str], training_lines, vocab_size: int, what: str) -> bytes:
+    """The serialized SentencePiece model of ``spm_model_file``, or one trained (not timed) on
+    ``training_lines`` with at most ``vocab_size`` pieces; ``what`` names it in the progress line."""
+    if spm_model_file:
+        with open(spm_model_file, "rb") as f:
+            return f.read()
+    from albert_tf.text import preprocess_text
+    from data_prep.vocab import train_sentencepiece
+
+    print(f"training {what} ...", file=sys.stderr)
+    return train_sentencepiece((preprocess_text(line, lower=True) for line in training_lines),
+                               vocab_size=vocab_size, hard_vocab_limit=False)
 
 
 def _rate(count: int, seconds: float) -> str:
@@ -142,24 +166,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sequence_length", type=int, default=128)
     args = parser.parse_args(argv)
 
-    data_dir = os.path.normpath(args.data_dir)
-    lines = load_lines(data_dir, args.num_lines) if os.path.isdir(data_dir) else []
-    source = f"{len(lines)} lines from {data_dir}"
-    if not lines:
-        lines = generated_lines(args.num_lines)
-        source = f"{len(lines)} generated lines ({data_dir} not found)"
-    if args.spm_model_file:
-        with open(args.spm_model_file, "rb") as f:
-            proto = f.read()
-        model = args.spm_model_file
-    else:
-        from albert_tf.text import preprocess_text
-        from data_prep.vocab import train_sentencepiece
-
-        print(f"training a {args.vocab_size}-piece vocabulary on the benchmark text ...", file=sys.stderr)
-        proto = train_sentencepiece((preprocess_text(line, lower=True) for line in lines),
-                                    vocab_size=args.vocab_size, hard_vocab_limit=False)
-        model = f"trained on the benchmark text, {args.vocab_size} pieces"
+    lines, source = benchmark_lines(os.path.normpath(args.data_dir), args.num_lines)
+    proto = vocabulary_proto(args.spm_model_file, lines, args.vocab_size,
+                             f"a {args.vocab_size}-piece vocabulary on the benchmark text")
+    model = args.spm_model_file or f"trained on the benchmark text, {args.vocab_size} pieces"
 
     rows, mismatches, op_mismatches = run(
         lines, proto, args.sequence_length, min(args.batch_one_lines, len(lines)))
