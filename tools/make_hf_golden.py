@@ -267,6 +267,41 @@ def max_abs_diff(a, b):
     return {k: float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)))) for k in a}
 
 
+def fresh_case_dir(out_root, name):
+    """``<out_root>/<name>``, emptied: a regenerated case keeps no file of an older run."""
+    case_dir = os.path.join(out_root, name)
+    if os.path.isdir(case_dir):
+        shutil.rmtree(case_dir)
+    os.makedirs(case_dir)
+    return case_dir
+
+
+def save_case(model, inputs, outputs, out_root, name):
+    """A fresh case directory with the model's ``save_pretrained`` files, ``inputs.npz`` and ``outputs.npz``."""
+    case_dir = fresh_case_dir(out_root, name)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        for fname in ("config.json", "model.safetensors"):
+            shutil.copy(os.path.join(tmp, fname), os.path.join(case_dir, fname))
+    np.savez(os.path.join(case_dir, "inputs.npz"), **inputs)
+    np.savez(os.path.join(case_dir, "outputs.npz"), **{k: v.astype(np.float32) for k, v in outputs.items()})
+    return case_dir
+
+
+def saved_tensor_names(case_dir):
+    with safetensors.safe_open(os.path.join(case_dir, "model.safetensors"), framework="np") as f:
+        return sorted(f.keys())
+
+
+def write_meta(case_dir, meta):
+    """``meta.json``, last, once the directory holds exactly the case's ``FILES``."""
+    with open(os.path.join(case_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    assert sorted(os.listdir(case_dir)) == sorted(FILES), os.listdir(case_dir)
+    return meta
+
+
 def make_case(name, num_layers, num_groups, inner, seed, out_root):
     hf_map = hf_group_map(num_layers, num_groups)
     orig_map = original_group_map(num_layers, num_groups)
@@ -292,16 +327,7 @@ def make_case(name, num_layers, num_groups, inner, seed, out_root):
     ref_diff = max_abs_diff(outputs, reference_forward(state, inputs, num_layers, num_groups, inner))
     assert max(ref_diff.values()) < REFERENCE_ATOL, ref_diff
 
-    case_dir = os.path.join(out_root, name)
-    if os.path.isdir(case_dir):
-        shutil.rmtree(case_dir)
-    os.makedirs(case_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        for fname in ("config.json", "model.safetensors"):
-            shutil.copy(os.path.join(tmp, fname), os.path.join(case_dir, fname))
-    np.savez(os.path.join(case_dir, "inputs.npz"), **inputs)
-    np.savez(os.path.join(case_dir, "outputs.npz"), **{k: v.astype(np.float32) for k, v in outputs.items()})
+    case_dir = save_case(model, inputs, outputs, out_root, name)
 
     reloaded, info = AlbertForPreTraining.from_pretrained(
         case_dir, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True)
@@ -311,8 +337,7 @@ def make_case(name, num_layers, num_groups, inner, seed, out_root):
     reload_diff = max_abs_diff(outputs, run_hf(reloaded, inputs))
     assert max(reload_diff.values()) == 0.0, reload_diff
 
-    with safetensors.safe_open(os.path.join(case_dir, "model.safetensors"), framework="np") as f:
-        saved_keys = sorted(f.keys())
+    saved_keys = saved_tensor_names(case_dir)
     meta = {
         "case": name,
         "transformers_version": transformers.__version__,
@@ -329,11 +354,7 @@ def make_case(name, num_layers, num_groups, inner, seed, out_root):
         "tied_keys_absent_from_file": sorted(set(state) - set(saved_keys)),
         "max_abs_diff_vs_numpy_reference": ref_diff,
     }
-    with open(os.path.join(case_dir, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
-    assert sorted(os.listdir(case_dir)) == sorted(FILES), os.listdir(case_dir)
-    return meta
+    return write_meta(case_dir, meta)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,16 +428,7 @@ def make_head_case(name, model_cls, num_layers, num_groups, inner, seed, extra, 
     if extra.get("num_labels") == 1:
         assert outputs["logits"].shape == (BATCH, 1)
 
-    case_dir = os.path.join(out_root, name)
-    if os.path.isdir(case_dir):
-        shutil.rmtree(case_dir)
-    os.makedirs(case_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        for fname in ("config.json", "model.safetensors"):
-            shutil.copy(os.path.join(tmp, fname), os.path.join(case_dir, fname))
-    np.savez(os.path.join(case_dir, "inputs.npz"), **inputs)
-    np.savez(os.path.join(case_dir, "outputs.npz"), **{k: v.astype(np.float32) for k, v in outputs.items()})
+    case_dir = save_case(model, inputs, outputs, out_root, name)
 
     reloaded, info = model_cls.from_pretrained(case_dir, attn_implementation=ATTN_IMPLEMENTATION, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
@@ -424,8 +436,7 @@ def make_head_case(name, model_cls, num_layers, num_groups, inner, seed, extra, 
     # The reloaded head's Linear can take another BLAS path than the freshly built one (seen: 1.2e-7).
     assert max(reload_diff.values()) <= 1e-6, reload_diff
 
-    with safetensors.safe_open(os.path.join(case_dir, "model.safetensors"), framework="np") as f:
-        saved_keys = sorted(f.keys())
+    saved_keys = saved_tensor_names(case_dir)
     meta = {
         "case": name,
         "architecture": model_cls.__name__,
@@ -444,11 +455,7 @@ def make_head_case(name, model_cls, num_layers, num_groups, inner, seed, extra, 
         "tied_keys_absent_from_file": sorted(set(state) - set(saved_keys)),
         "max_abs_diff_vs_numpy_reference": ref_diff,
     }
-    with open(os.path.join(case_dir, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
-    assert sorted(os.listdir(case_dir)) == sorted(FILES), os.listdir(case_dir)
-    return meta
+    return write_meta(case_dir, meta)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -468,10 +475,7 @@ def make_tokenizer_case(spm_model, out_root):
     and HF's ids for ``TOKENIZER_TEXTS`` (texts without HF's quote rewriting, so the original agrees)."""
     from transformers import AlbertTokenizer
 
-    case_dir = os.path.join(out_root, "tokenizer")
-    if os.path.isdir(case_dir):
-        shutil.rmtree(case_dir)
-    os.makedirs(case_dir)
+    case_dir = fresh_case_dir(out_root, "tokenizer")
     with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as dst:
         shutil.copy(spm_model, os.path.join(src, "spiece.model"))
         tokenizer = AlbertTokenizer.from_pretrained(src)
