@@ -21,7 +21,8 @@ import os
 import shutil
 import sys
 
-from .flags import add_bool, cli_entry_point, show_defaults
+from .flags import (add_bool, add_tpu_flags, cli_entry_point, select_strategy_from_flags, show_defaults,
+                    strategy_options)
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1
@@ -64,10 +65,7 @@ def build_parser():
     p.add_argument("--max_qa_length", type=int, default=128)
     p.add_argument("--n_best_size", type=int, default=20)
     p.add_argument("--max_answer_length", type=int, default=30)
-    add_bool(p, "use_tpu", False, "same as --strategy tpu")
-    p.add_argument("--tpu_name", "--tpu", dest="tpu", default=None)
-    p.add_argument("--tpu_zone", default=None)
-    p.add_argument("--gcp_project", default=None)
+    add_tpu_flags(p)
     p.add_argument("--export_dir", default=None, help="SavedModel folder (default: <output_dir>/saved_model)")
     add_bool(p, "export", True, "write a SavedModel (raw-string and token signatures) after training")
     # Beyond the original.
@@ -238,10 +236,7 @@ def run(args):
     # Raw files are converted first (no TensorFlow), then the strategy is made before any other TensorFlow
     # work: a multi-worker strategy configures the runtime, which reading a .keras config would start.
     train_files, eval_files, predict_files = resolve_records(args, task)
-    from albert_tf.training.strategy import select_strategy
-
-    strategy = select_strategy("tpu" if args.use_tpu else args.strategy, tpu=args.tpu, tpu_zone=args.tpu_zone,
-                               gcp_project=args.gcp_project)
+    strategy = select_strategy_from_flags(args)
     config = _config(args)
 
     train_step, warmup_step = args.train_step, args.warmup_step
@@ -273,10 +268,7 @@ def run(args):
         init_from_group0=args.init_from_group0,
         bucket_by_length=args.bucket_by_length,
         classifier_dropout=args.classifier_dropout,
-        strategy="tpu" if args.use_tpu else args.strategy,
-        tpu=args.tpu,
-        tpu_zone=args.tpu_zone,
-        gcp_project=args.gcp_project,
+        **strategy_options(args),
         precision=args.precision,
         jit_compile=args.jit_compile,
         seed=args.seed,

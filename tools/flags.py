@@ -25,6 +25,32 @@ def add_bool(parser, name, default, help_text=""):
     parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
 
 
+def add_tpu_flags(parser):
+    """The original training scripts' TPU flags, in their order: `--use_tpu`, `--tpu_name`, `--tpu_zone`,
+    `--gcp_project`. `strategy_options` reads them back with `--strategy`."""
+    add_bool(parser, "use_tpu", False, "same as --strategy tpu")
+    parser.add_argument("--tpu_name", "--tpu", dest="tpu", default=None)
+    parser.add_argument("--tpu_zone", default=None)
+    parser.add_argument("--gcp_project", default=None)
+
+
+def strategy_options(args) -> dict:
+    """The run options `strategy`, `tpu`, `tpu_zone`, `gcp_project` of the flags (`--use_tpu` wins over
+    `--strategy`, as the original's only switch)."""
+    return {"strategy": "tpu" if args.use_tpu else args.strategy, "tpu": args.tpu, "tpu_zone": args.tpu_zone,
+            "gcp_project": args.gcp_project}
+
+
+def select_strategy_from_flags(args):
+    """The flags' `tf.distribute` strategy. Call it before any other TensorFlow work: a multi-worker
+    strategy configures the runtime, which must not have started."""
+    # Imported here, not at the top: `--help` and the data tools import this module without TensorFlow.
+    from albert_tf.training.strategy import select_strategy
+
+    options = strategy_options(args)
+    return select_strategy(options.pop("strategy"), **options)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Errors about user input as one-line messages.
 

@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 
-from .flags import add_bool, cli_entry_point, show_defaults
+from .flags import (add_bool, add_tpu_flags, cli_entry_point, select_strategy_from_flags, show_defaults,
+                    strategy_options)
 
 REPAIRED_INPUT_DIR = "repaired_input"
 
@@ -89,10 +90,7 @@ def build_parser():
     p.add_argument("--iterations_per_loop", type=int, default=1000, help="steps per compiled execution")
     p.add_argument("--max_eval_steps", type=int, default=100)
     add_bool(p, "init_from_group0", False)
-    add_bool(p, "use_tpu", False, "same as --strategy tpu")
-    p.add_argument("--tpu_name", "--tpu", dest="tpu", default=None)
-    p.add_argument("--tpu_zone", default=None)
-    p.add_argument("--gcp_project", default=None)
+    add_tpu_flags(p)
     # Beyond the original.
     p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
     p.add_argument("--eval_input_file", default=None, help="held-out TFRecords for --do_eval (default: --input_file)")
@@ -139,11 +137,8 @@ def main(argv=None):
             f"--max_seq_length {args.max_seq_length} is longer than max_position_embeddings "
             f"{config.max_position_embeddings} in {args.albert_config_file}."
         )
-    from albert_tf.training.strategy import select_strategy
-
     # First TensorFlow work of the process: MultiWorkerMirroredStrategy must come before any other op.
-    strategy = select_strategy("tpu" if args.use_tpu else args.strategy, tpu=args.tpu, tpu_zone=args.tpu_zone,
-                               gcp_project=args.gcp_project)
+    strategy = select_strategy_from_flags(args)
 
     import tensorflow as tf
 
@@ -170,10 +165,7 @@ def main(argv=None):
         max_eval_steps=args.max_eval_steps,
         init_checkpoint=args.init_checkpoint,
         init_from_group0=args.init_from_group0,
-        strategy="tpu" if args.use_tpu else args.strategy,
-        tpu=args.tpu,
-        tpu_zone=args.tpu_zone,
-        gcp_project=args.gcp_project,
+        **strategy_options(args),
         precision=args.precision,
         jit_compile=args.jit_compile,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
