@@ -27,7 +27,8 @@ def cpu_vector_extensions():
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
         return "unknown (no /proc/cpuinfo)"
-    found = [name for name in ("avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "avx2", "fma") if name in flags]
+    wanted = ("avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "avx2", "fma")
+    found = [name for name in wanted if name in flags]
     return ", ".join(found) or "none of AVX2/AVX-512"
 
 
