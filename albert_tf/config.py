@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any
+
+from albert_tf.io import write_text_atomic
 
 SHARING_MODES = ("all", "ffn", "attention", "none")
 # The original maps these strings (case-insensitively) to functions; anything else raises. "gelu" is the
@@ -165,17 +166,7 @@ class AlbertConfig:
 
     def to_json_file(self, path: str | os.PathLike) -> None:
         """Writes the config atomically (temp file + rename), sorted and indented as the original."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".albert_config.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json_string())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_text_atomic(path, self.to_json_string())
 
     def replace(self, **changes) -> "AlbertConfig":
         """A validated copy with some fields changed."""

@@ -262,6 +262,24 @@ def write_model(args, model, tokenizer):
     return report
 
 
+def written_summary(output, report, tokenizer):
+    """One line saying what was written to `output` and what was not, the tokenizer apart from the weights.
+
+    The tokenizer rides in the report's `ignored` entries only so that the table lists it; counted with the
+    weights it made the line contradict itself ("not written: 1 (...); tokenizer included").
+    """
+    ignored = dict(report.ignored)
+    tokenizer_reason = ignored.pop("tokenizer", None)
+    line = f"wrote {len(report.mapped)} variables to {output}"
+    if ignored:
+        line += f"; {len(ignored)} variables not written ({'; '.join(sorted(set(ignored.values())))})"
+    if tokenizer is None:
+        return line + f"; no tokenizer ({tokenizer_reason or 'none given: pass --spm_model_file to include one'})"
+    if tokenizer_reason:
+        return line + f"; tokenizer not written: {tokenizer_reason}"
+    return line + "; tokenizer included"
+
+
 def run(args, out=None):
     out = out or sys.stdout
     if args.source == args.target and os.path.abspath(args.input) == os.path.abspath(args.output):
@@ -278,12 +296,7 @@ def run(args, out=None):
         print(f"== wrote {args.target} {args.output}", file=out)
         print(write_report.table(), file=out)
     print(f"albert-convert: {args.source} -> {args.target}: read: {read_report.summary()}", file=out)
-    print(
-        f"albert-convert: wrote {len(write_report.mapped)} variables to {args.output}"
-        + (f"; not written: {len(write_report.ignored)} ({sorted(set(write_report.ignored.values()))})" if write_report.ignored else "")
-        + ("; tokenizer included" if tokenizer is not None else "; no tokenizer"),
-        file=out,
-    )
+    print(f"albert-convert: {written_summary(args.output, write_report, tokenizer)}", file=out)
     return model, read_report, write_report
 
 

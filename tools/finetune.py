@@ -217,6 +217,7 @@ def _config(args):
     if found is not None and found.kind == formats.KERAS:
         import keras
 
+        formats.refuse_damaged(found, "--init_checkpoint")
         source = keras.saving.load_model(found.path, compile=False)
         return getattr(source, "backbone", source).config
     raise ValueError("--albert_config_file is required (unless --init_checkpoint is a HuggingFace folder or a .keras file).")
