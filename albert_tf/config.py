@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any
+
+from albert_tf.errors import UserInputError
+from albert_tf.io import write_text_atomic
 
 SHARING_MODES = ("all", "ffn", "attention", "none")
 # The original maps these strings (case-insensitively) to functions; anything else raises. "gelu" is the
@@ -165,17 +167,42 @@ class AlbertConfig:
 
     def to_json_file(self, path: str | os.PathLike) -> None:
         """Writes the config atomically (temp file + rename), sorted and indented as the original."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".albert_config.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json_string())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_text_atomic(path, self.to_json_string())
+
+    # ------------------------------------------------------------------ checks against flags and files
+    def check_sequence_length(self, max_seq_length: int, source: str = "the config") -> None:
+        """Raises `UserInputError` when `max_seq_length` exceeds `max_position_embeddings` (no position to embed).
+
+        >>> AlbertConfig(vocab_size=30, embedding_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        ...              intermediate_size=32, max_position_embeddings=64).check_sequence_length(128, "c.json")
+        Traceback (most recent call last):
+        ...
+        albert_tf.errors.UserInputError: --max_seq_length 128 is longer than max_position_embeddings 64 in c.json.
+        """
+        if max_seq_length > self.max_position_embeddings:
+            raise UserInputError(
+                f"--max_seq_length {max_seq_length} is longer than max_position_embeddings "
+                f"{self.max_position_embeddings} in {source}."
+            )
+
+    def check_vocabulary(self, pieces: int, source: str, spm_model_file: str, allow_mismatch: bool = False) -> str:
+        """Checks `vocab_size` against the SentencePiece model's `pieces`; returns a note when they differ by consent.
+
+        A smaller `vocab_size` is always an error: ids at or past it index beyond the embedding table (a
+        120-line `InvalidArgumentError` mid-training otherwise). A larger one leaves rows that no id ever
+        reaches; `allow_mismatch` (`--allow_vocab_mismatch`) accepts that as deliberate padding (a table
+        rounded up for the accelerator's tiling, say).
+        """
+        if pieces == self.vocab_size:
+            return ""
+        both = f"vocab_size {self.vocab_size} in {source} but {pieces} pieces in --spm_model_file {spm_model_file}"
+        if self.vocab_size < pieces:
+            raise UserInputError(f"{both}; ids {self.vocab_size} to {pieces - 1} would index past "
+                                 "the embedding table (vocab_size must be at least the piece count)")
+        if not allow_mismatch:
+            raise UserInputError(f"{both}; the embedding rows past {pieces - 1} would never be "
+                                 "used (pass --allow_vocab_mismatch if the padding is deliberate)")
+        return f"{both}: {self.vocab_size - pieces} embedding rows are padding (--allow_vocab_mismatch)"
 
     def replace(self, **changes) -> "AlbertConfig":
         """A validated copy with some fields changed."""

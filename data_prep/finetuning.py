@@ -98,6 +98,41 @@ class FinetuningDataConfig:
         return self.split == "train"
 
 
+def minimum_max_seq_length(task_name: str, max_query_length: int = 64):
+    """``(shortest max_seq_length, layout)``: the length that leaves one piece for every text of an example.
+
+    Shorter, the packing cuts every text to nothing and the model learns the majority label from
+    ``[CLS] [SEP] [SEP]`` (the original accepted it silently).
+
+    >>> minimum_max_seq_length("mrpc"), minimum_max_seq_length("sst-2")[0]
+    ((5, '[CLS] a [SEP] b [SEP]'), 3)
+    """
+    if task_name in SQUAD_TASKS:
+        return max_query_length + 4, "[CLS] question [SEP] passage [SEP]"
+    if task_name in glue.SINGLE_TEXT_TASKS:
+        return 3, "[CLS] text [SEP]"
+    return 5, "[CLS] a [SEP] b [SEP]"  # GLUE pairs; RACE packs passage and question + option the same way
+
+
+#: Share of cut examples above which a summary is worth a warning (an error with the tools' --strict).
+TRUNCATION_WARNING_SHARE = 0.1
+
+
+def truncation_warning(summary: dict, records: str) -> Optional[str]:
+    """What to tell the user when the summary of `records` says many examples were cut; None when few were.
+
+    SQuAD is left out: its long contexts are split into overlapping windows, which loses nothing.
+
+    >>> truncation_warning({"task": "mrpc", "max_seq_length": 3, "truncated_share": 1.0}, "dev.tf_record")
+    '--max_seq_length 3 truncates 100.0% of the examples in dev.tf_record (more than 10%)'
+    """
+    share = summary.get("truncated_share") or 0.0
+    if summary.get("task") in SQUAD_TASKS or share <= TRUNCATION_WARNING_SHARE:
+        return None
+    return (f"--max_seq_length {summary.get('max_seq_length')} truncates {share:.1%} of the examples in {records} "
+            f"(more than {TRUNCATION_WARNING_SHARE:.0%})")
+
+
 def validate_config(config: FinetuningDataConfig) -> None:
     """Checks the flags; errors name the flag and what was expected."""
     if config.task_name not in TASKS:
@@ -114,8 +149,12 @@ def validate_config(config: FinetuningDataConfig) -> None:
     elif not config.data_dir:
         raise FinetuningDataError(f"--task={config.task_name} reads --data_dir")
     length = config.resolved_max_seq_length()
-    if length < 3:
-        raise FinetuningDataError(f"--max_seq_length must be at least 3; got {length}")
+    minimum, layout = minimum_max_seq_length(config.task_name)
+    if config.family != "squad" and length < minimum:
+        raise FinetuningDataError(
+            f"--max_seq_length={length} leaves no room for text: --task={config.task_name} packs {layout}, "
+            f"which needs --max_seq_length >= {minimum}"
+        )
     if config.family == "squad":
         if length <= config.max_query_length + 3:
             raise FinetuningDataError(

@@ -155,6 +155,10 @@ _PARSERS: Dict[str, _Parse] = {
 }
 
 
+#: Tasks whose examples are one text (``text_b`` is None in their parsers above); every other is a pair.
+SINGLE_TEXT_TASKS = frozenset({"cola", "sst-2"})
+
+
 def task_file(task: GlueTask, data_dir: str, split: str) -> str:
     """The file of a split: ``<data_dir>/<file>`` or, as the original, ``<data_dir>/<TASK>/<file>``."""
     if split not in task.files:
@@ -172,11 +176,31 @@ def task_file(task: GlueTask, data_dir: str, split: str) -> str:
 
 
 def read_tsv(path: str) -> Iterable[Tuple[int, List[str]]]:
-    """``(line number, fields)`` of a TSV as the original read it: tabs, no quote character."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quotechar=None)
-        for fields in reader:
-            yield reader.line_num, fields
+    """``(line number, fields)`` of a TSV as the original read it: tabs, no quote character.
+
+    A file that is not UTF-8 text raises `GlueDataError` naming the file, the line and the byte.
+    """
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter="\t", quotechar=None)
+            for fields in reader:
+                yield reader.line_num, fields
+    except UnicodeDecodeError:
+        raise GlueDataError(_not_utf8(path)) from None
+
+
+def _not_utf8(path: str) -> str:
+    # The decoder reads ahead in blocks, so the line is found again in the bytes.
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        return (f"{path}, line {line}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {column}); "
+                "expected a UTF-8 TSV file (is it a binary file, or text in another encoding?)")
+    return f"{path}: not UTF-8 text; expected a UTF-8 TSV file"
 
 
 def _skips_header(task: GlueTask, split: str) -> bool:

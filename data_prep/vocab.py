@@ -31,12 +31,12 @@ import glob
 import io
 import os
 import sys
-import tempfile
 import time
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import sentencepiece as spm
 
+from albert_tf.io import write_bytes_atomic
 from albert_tf.text.tokenizer import Utf8DecodeCounter, load_sentencepiece, preprocess_text
 from data_prep import fileio
 from data_prep.corpus import check_encoding, holds_nul_bytes, iter_decoded_lines
@@ -288,21 +288,8 @@ def train_sentencepiece(
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        # mkstemp makes the file private (0600); a vocabulary is meant to be shared.
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_bytes_atomic(path, data, fsync=True)
 
 
 def vocab_file_text(sp: spm.SentencePieceProcessor) -> str:

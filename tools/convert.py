@@ -54,6 +54,9 @@ def build_parser():
     p.add_argument("--keras_hub_task", default=None, choices=["backbone", "masked_lm"], help="keras-hub output for a pretrainer")
     p.add_argument("--accept_mlm_epsilon", action="store_true", help="keras-hub masked_lm output: accept its LayerNorm epsilon 1e-5")
     p.add_argument("--max_seq_length", type=int, default=None, help="saved_model output: strings are cut to this length (default 512)")
+    p.add_argument("--task", default=None,
+                   help="fine-tuning task of a classifier (mrpc, sst-2, ...): HuggingFace output names its labels "
+                        "(id2label/label2id) after the task's (default: the task in run_config.json beside --input)")
     p.add_argument("--quiet", action="store_true", help="print only the summary lines, not the tables")
     return show_defaults(p, (
         "albert-convert --from original --to huggingface --input albert_base/model.ckpt-best \\\n    "
@@ -178,6 +181,34 @@ def _written(model, rows, reason):
     return report
 
 
+def _task_of_run(path):
+    """The task of the fine-tuning run that wrote `path` (its `run_config.json`), or None."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    run_config = os.path.join(folder, "run_config.json")
+    if not os.path.exists(run_config):
+        return None
+    with open(run_config, encoding="utf-8") as f:
+        settings = json.load(f)
+    return settings.get("task") if isinstance(settings, dict) else None
+
+
+def label_names(args, model):
+    """`{id: label}` of the task a classifier was fine-tuned for (--task, else its run's), or None."""
+    from albert_tf.tasks import get_task
+
+    name = args.task or _task_of_run(args.input)
+    if name is None:
+        return None
+    task = get_task(name)
+    if not task.labels or task.family not in ("classification", "tagging"):
+        return None
+    outputs = getattr(model, "num_classes", None) or getattr(model, "num_labels", None)
+    if outputs is not None and int(outputs) != len(task.labels):
+        raise ValueError(f"--task {task.name} has {len(task.labels)} labels {list(task.labels)} but the model in "
+                         f"--input {args.input} has {outputs} outputs.")
+    return dict(enumerate(task.labels))
+
+
 def _to_hf_shape(shape, layout):
     shape = tuple(shape)
     if layout == "linear":
@@ -218,7 +249,7 @@ def write_model(args, model, tokenizer):
         from albert_tf.checkpoints.huggingface import architecture_of, huggingface_ports, save_huggingface
 
         architecture = args.huggingface_architecture or architecture_of(model)
-        save_huggingface(model, path, architecture=architecture)
+        save_huggingface(model, path, architecture=architecture, id2label=label_names(args, model))
         rows = [(v, key, _to_hf_shape(v.shape, layout)) for v, key, layout in huggingface_ports(model, architecture)]
         report = _written(model, rows, f"HuggingFace {architecture} has no such weight")
         if tokenizer is not None:
@@ -262,6 +293,24 @@ def write_model(args, model, tokenizer):
     return report
 
 
+def written_summary(output, report, tokenizer):
+    """One line saying what was written to `output` and what was not, the tokenizer apart from the weights.
+
+    The tokenizer rides in the report's `ignored` entries only so that the table lists it; counted with the
+    weights it made the line contradict itself ("not written: 1 (...); tokenizer included").
+    """
+    ignored = dict(report.ignored)
+    tokenizer_reason = ignored.pop("tokenizer", None)
+    line = f"wrote {len(report.mapped)} variables to {output}"
+    if ignored:
+        line += f"; {len(ignored)} variables not written ({'; '.join(sorted(set(ignored.values())))})"
+    if tokenizer is None:
+        return line + f"; no tokenizer ({tokenizer_reason or 'none given: pass --spm_model_file to include one'})"
+    if tokenizer_reason:
+        return line + f"; tokenizer not written: {tokenizer_reason}"
+    return line + "; tokenizer included"
+
+
 def run(args, out=None):
     out = out or sys.stdout
     if args.source == args.target and os.path.abspath(args.input) == os.path.abspath(args.output):
@@ -278,12 +327,7 @@ def run(args, out=None):
         print(f"== wrote {args.target} {args.output}", file=out)
         print(write_report.table(), file=out)
     print(f"albert-convert: {args.source} -> {args.target}: read: {read_report.summary()}", file=out)
-    print(
-        f"albert-convert: wrote {len(write_report.mapped)} variables to {args.output}"
-        + (f"; not written: {len(write_report.ignored)} ({sorted(set(write_report.ignored.values()))})" if write_report.ignored else "")
-        + ("; tokenizer included" if tokenizer is not None else "; no tokenizer"),
-        file=out,
-    )
+    print(f"albert-convert: {written_summary(args.output, write_report, tokenizer)}", file=out)
     return model, read_report, write_report
 
 

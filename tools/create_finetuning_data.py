@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from .flags import add_bool, cli_entry_point, show_defaults, str_to_bool
+from .flags import add_bool, cli_entry_point, refuse_or_warn, show_defaults, str_to_bool
 
 EPILOG = """\
 records:
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="processes (default: every core); the records do not depend on it")
     new.add_argument("--summary_file", default=None, help="JSON summary (default: OUTPUT.summary.json)")
     new.add_argument("--meta_file", default=None, help="SQuAD evaluation metadata (default: OUTPUT.meta.json)")
+    add_bool(new, "strict", False, "exit with an error (records kept) when --max_seq_length cut more than 10%% of "
+             "the examples; otherwise a warning")
     new.add_argument("--progress", type=str_to_bool, nargs="?", const=True, default=None,
                      help="show a progress bar (default: only on a terminal)")
     return show_defaults(parser, (
@@ -96,7 +98,7 @@ def config_from_args(args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    from data_prep.finetuning import create_finetuning_data, default_summary_path
+    from data_prep.finetuning import create_finetuning_data, default_summary_path, truncation_warning
 
     config = config_from_args(args)
     summary = create_finetuning_data(config)
@@ -105,6 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"({summary['truncated_share']:.1%} truncated) in {summary['seconds']['total']:.1f} s; summary in "
         f"{config.summary_file or default_summary_path(config.output_file)}"
     )
+    refuse_or_warn(truncation_warning(summary, config.output_file), args.strict, "raise --max_seq_length")
     return 0
 
 

@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from albert_tf.io import write_text_atomic  # noqa: F401  (albert-demo writes its summary with it too)
+
 # A tiny ALBERT that learns something in a few CPU minutes: one shared layer applied 4 times.
 TINY_CONFIG = dict(
     embedding_size=64, hidden_size=128, num_hidden_layers=4, num_hidden_groups=1, num_attention_heads=4,
@@ -71,12 +73,6 @@ class StageFailed(SystemExit):
 def _command(name: str, argv: List[str]) -> str:
     return "$ " + " ".join([name] + [shlex.quote(a) for a in argv])
 
-
-def write_text_atomic(path: str, text: str) -> None:
-    tmp = path + ".incomplete"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 class Demo:

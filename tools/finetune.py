@@ -21,8 +21,8 @@ import os
 import shutil
 import sys
 
-from .flags import (add_bool, add_tpu_flags, cli_entry_point, select_strategy_from_flags, show_defaults,
-                    strategy_options)
+from .flags import (add_bool, add_tpu_flags, check_vocabulary, cli_entry_point, refuse_or_warn,
+                    select_strategy_from_flags, show_defaults, strategy_options)
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1
@@ -80,6 +80,10 @@ def build_parser():
     add_bool(p, "jit_compile", False, "compile steps with XLA")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress output (0: none)")
+    add_bool(p, "strict", False, "refuse records whose summary says --max_seq_length cut more than 10%% of the "
+             "examples (otherwise a warning)")
+    add_bool(p, "allow_vocab_mismatch", False, "accept a config vocab_size larger than the SentencePiece model's "
+             "piece count (deliberate padding of the embedding table); a smaller one is always an error")
     return show_defaults(p, (
         'albert-finetune --task sst-2 --do_train --do_eval --data_dir glue_data/SST-2 \\\n    '
         '--albert_config_file albert_config.json --spm_model_file 30k-clean.model \\\n    '
@@ -132,13 +136,21 @@ def convert(args, task, split, source, cache_dir):
     if os.path.exists(output):
         logging.info("records for %s/%s from the cache: %s", task.name, split, output)
         return output
-    from data_prep.finetuning import FinetuningDataConfig, create_finetuning_data
-
     # Written into a private folder and renamed into place, the records last, so a killed conversion never
     # looks cached and workers of a multi-worker run converting the same split never share a file.
     private = os.path.join(cache_dir, f".converting-{os.getpid()}")
     os.makedirs(private, exist_ok=True)
-    base = os.path.join(private, os.path.basename(output))
+    try:
+        _convert_into(args, task, split, source, os.path.join(private, os.path.basename(output)), output, identity)
+    finally:  # a failed conversion (a bad input file, Ctrl-C) leaves no private folder behind
+        shutil.rmtree(private, ignore_errors=True)
+    return output
+
+
+def _convert_into(args, task, split, source, base, output, identity):
+    """Converts into `base` (in the private folder), then renames each file to `output`, the records last."""
+    from data_prep.finetuning import FinetuningDataConfig, create_finetuning_data
+
     logging.info("converting %s (%s split of %s) into %s", source, split, task.name, output)
     create_finetuning_data(FinetuningDataConfig(
         task=task.name, output_file=base, spm_model_file=args.spm_model_file, split=split,
@@ -157,8 +169,6 @@ def convert(args, task, split, source, cache_dir):
     for suffix in (".summary.json", ".meta.json", ".key.json", ""):
         if os.path.exists(base + suffix):
             os.replace(base + suffix, output + suffix)
-    shutil.rmtree(private, ignore_errors=True)
-    return output
 
 
 def _record_files(pattern):
@@ -196,6 +206,56 @@ def resolve_records(args, task):
     return records.get("train"), records.get("dev"), records.get("test")
 
 
+# --------------------------------------------------------------------------- checks before any work
+def check_flags(args):
+    """The task, once the flags agree with each other and with the config file; no TensorFlow imported yet.
+
+    An unknown --task or a sequence length that leaves no room for text is refused in well under a
+    second, not after TensorFlow has loaded and records have been converted.
+    """
+    from albert_tf.tasks import get_task
+    from data_prep.finetuning import minimum_max_seq_length
+
+    task = get_task(args.task)
+    if not (args.do_train or args.do_eval or args.do_predict):
+        raise ValueError("At least one of --do_train, --do_eval or --do_predict must be true.")
+    if args.do_train and not task.has_train:
+        raise ValueError(f"--task {task.name} has no training data (it is scored with a {task.eval_task} model: --do_predict).")
+    if args.max_seq_length is None:
+        args.max_seq_length = task.defaults.max_seq_length
+    minimum, layout = minimum_max_seq_length(task.name, args.max_query_length)
+    if args.max_seq_length < minimum:
+        flag = f" with --max_query_length {args.max_query_length}" if task.is_squad else ""
+        raise ValueError(f"--max_seq_length {args.max_seq_length} leaves no room for text: --task {task.name} packs "
+                         f"{layout}{flag}, which needs --max_seq_length >= {minimum}.")
+    if args.albert_config_file:
+        if not os.path.exists(args.albert_config_file):
+            raise FileNotFoundError(f"--albert_config_file {args.albert_config_file}: no such file.")
+        from albert_tf.config import AlbertConfig
+
+        check_config(args, AlbertConfig.from_json_file(args.albert_config_file),
+                     source=f"--albert_config_file {args.albert_config_file}")
+    return task
+
+
+def check_config(args, config, source):
+    """The config against --max_seq_length and the SentencePiece model (when one is given)."""
+    config.check_sequence_length(args.max_seq_length, source)
+    if args.spm_model_file and os.path.exists(args.spm_model_file):
+        check_vocabulary(config, source, args.spm_model_file, args.allow_vocab_mismatch)
+
+
+def check_truncation(args, task, record_lists):
+    """Warns (--strict: refuses) when the records' summaries say --max_seq_length cut many examples."""
+    from data_prep.finetuning import truncation_warning
+
+    for path in [path for files in record_lists for path in files or ()]:
+        if os.path.exists(path + ".summary.json"):
+            with open(path + ".summary.json", encoding="utf-8") as f:
+                summary = {"task": task.name, **json.load(f)}
+            refuse_or_warn(truncation_warning(summary, path), args.strict, "raise --max_seq_length")
+
+
 # --------------------------------------------------------------------------- main
 def _config(args):
     from albert_tf import AlbertConfig
@@ -215,29 +275,24 @@ def _config(args):
     if found is not None and found.kind == formats.KERAS:
         import keras
 
+        formats.refuse_damaged(found, "--init_checkpoint")
         source = keras.saving.load_model(found.path, compile=False)
         return getattr(source, "backbone", source).config
     raise ValueError("--albert_config_file is required (unless --init_checkpoint is a HuggingFace folder or a .keras file).")
 
 
 def run(args):
-    from albert_tf.tasks import get_task
-    from albert_tf.training.finetuning import FinetuningOptions, run_finetuning
-
-    task = get_task(args.task)
-    if not (args.do_train or args.do_eval or args.do_predict):
-        raise ValueError("At least one of --do_train, --do_eval or --do_predict must be true.")
-    if args.do_train and not task.has_train:
-        raise ValueError(f"--task {task.name} has no training data (it is scored with a {task.eval_task} model: --do_predict).")
-    if args.max_seq_length is None:
-        args.max_seq_length = task.defaults.max_seq_length
-    if args.albert_config_file and not os.path.exists(args.albert_config_file):
-        raise FileNotFoundError(f"--albert_config_file {args.albert_config_file}: no such file.")
+    task = check_flags(args)
     # Raw files are converted first (no TensorFlow), then the strategy is made before any other TensorFlow
     # work: a multi-worker strategy configures the runtime, which reading a .keras config would start.
     train_files, eval_files, predict_files = resolve_records(args, task)
+    check_truncation(args, task, [train_files, eval_files, predict_files])
+    from albert_tf.training.finetuning import FinetuningOptions, run_finetuning
+
     strategy = select_strategy_from_flags(args)
     config = _config(args)
+    if not args.albert_config_file:
+        check_config(args, config, source=f"the config of --init_checkpoint {args.init_checkpoint}")
 
     train_step, warmup_step = args.train_step, args.warmup_step
     if task.is_squad and args.do_train and train_step is None:

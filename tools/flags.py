@@ -142,3 +142,27 @@ def _raw_layout(formatter_class):
     if issubclass(formatter_class, argparse.RawDescriptionHelpFormatter):
         return formatter_class
     return argparse.RawDescriptionHelpFormatter
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checks of flags against each other and the files they name (before TensorFlow is imported).
+
+def refuse_or_warn(message, strict: bool, remedy: str) -> None:
+    """A doubtful setting (`message`, None when there is none): an error under ``--strict``, else a warning."""
+    import logging
+
+    if message and strict:
+        raise ValueError(f"{message}; {remedy}, or leave out --strict to go on anyway.")
+    if message:
+        logging.warning("%s (--strict makes this an error)", message)
+
+
+def check_vocabulary(config, source: str, spm_model_file: str, allow_mismatch: bool) -> None:
+    """--albert_config_file's vocab_size against --spm_model_file's pieces (`AlbertConfig.check_vocabulary`)."""
+    import logging
+
+    from albert_tf.text.tokenizer import AlbertTokenizer
+
+    note = config.check_vocabulary(AlbertTokenizer(spm_model_file).vocab_size, source, spm_model_file, allow_mismatch)
+    if note:
+        logging.warning("%s", note)

@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 
-from .flags import (add_bool, add_tpu_flags, cli_entry_point, select_strategy_from_flags, show_defaults,
-                    strategy_options)
+from .flags import (add_bool, add_tpu_flags, check_vocabulary, cli_entry_point, select_strategy_from_flags,
+                    show_defaults, strategy_options)
 
 REPAIRED_INPUT_DIR = "repaired_input"
 
@@ -114,6 +114,8 @@ def build_parser():
                    help="SavedModel written after training (default: <output_dir>/saved_model; 'none' skips it)")
     p.add_argument("--spm_model_file", default=None,
                    help="SentencePiece .model: adds the raw-string signatures to the SavedModel")
+    add_bool(p, "allow_vocab_mismatch", False, "accept a config vocab_size larger than --spm_model_file's piece "
+             "count (deliberate padding of the embedding table); a smaller one is always an error")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.add_argument("--traceback", action="store_true", help="show the Python traceback of input errors too")
@@ -121,6 +123,16 @@ def build_parser():
         "albert-pretrain --albert_config_file albert_config.json \\\n    "
         "--input_file 'records/train-*.tfrecord' --output_dir run1 --train_batch_size 256 \\\n    "
         "--max_seq_length 128 --num_train_steps 10000 --num_warmup_steps 500"))
+
+
+def check_config(args, config):
+    """The config against --max_seq_length and --spm_model_file, before TensorFlow is imported."""
+    source = f"--albert_config_file {args.albert_config_file}"
+    config.check_sequence_length(args.max_seq_length, source)
+    if args.spm_model_file:
+        if not os.path.exists(args.spm_model_file):
+            raise FileNotFoundError(f"--spm_model_file {args.spm_model_file}: no such file.")
+        check_vocabulary(config, source, args.spm_model_file, args.allow_vocab_mismatch)
 
 
 @cli_entry_point("albert-pretrain")
@@ -132,11 +144,7 @@ def main(argv=None):
     from albert_tf import AlbertConfig
 
     config = AlbertConfig.from_json_file(args.albert_config_file)
-    if args.max_seq_length > config.max_position_embeddings:
-        raise ValueError(
-            f"--max_seq_length {args.max_seq_length} is longer than max_position_embeddings "
-            f"{config.max_position_embeddings} in {args.albert_config_file}."
-        )
+    check_config(args, config)
     # First TensorFlow work of the process: MultiWorkerMirroredStrategy must come before any other op.
     strategy = select_strategy_from_flags(args)
 

@@ -13,6 +13,8 @@ Example:
 >>> found = checkpoint_format(folder)
 >>> found.kind, os.path.basename(found.path)
 ('keras', 'model.keras')
+>>> found.reason  # told apart by name; why it cannot load is said beside the kind
+'empty (0 bytes)'
 >>> checkpoint_format(os.path.join(folder, "missing")).kind
 'missing'
 """
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
 from typing import Dict, Optional
+
+from albert_tf.errors import UserInputError
 
 ORIGINAL = "original"  # an original-release TF1 checkpoint (variables `bert/...`)
 ALBERT_TF = "albert_tf"  # a checkpoint written by albert_tf's training (`model_weights/...`)
@@ -39,8 +44,8 @@ TF_KINDS = (ORIGINAL, ALBERT_TF, TF_CHECKPOINT)
 @dataclasses.dataclass(frozen=True)
 class CheckpointFormat:
     """`kind` (one of this module's constants), the `path` to read (a file, a folder or a TF checkpoint
-    prefix), the TF checkpoint's variable shapes by name (`names`, TF kinds only) and, for `UNREADABLE`,
-    why (`reason`)."""
+    prefix), the TF checkpoint's variable shapes by name (`names`, TF kinds only) and, for `UNREADABLE`
+    and for a damaged `KERAS` file (empty, truncated, not a zip archive), why (`reason`)."""
 
     kind: str
     path: str
@@ -66,7 +71,9 @@ def checkpoint_format(path) -> CheckpointFormat:
     """
     path = os.fspath(path)
     if path.endswith(".keras"):
-        return CheckpointFormat(KERAS if os.path.isfile(path) else MISSING, path)
+        if not os.path.isfile(path):
+            return CheckpointFormat(MISSING, path)
+        return CheckpointFormat(KERAS, path, reason=_keras_archive_problem(path))
     if path.endswith(".weights.h5"):
         return CheckpointFormat(WEIGHTS_H5 if os.path.isfile(path) else MISSING, path)
     if os.path.isdir(path):
@@ -77,7 +84,8 @@ def checkpoint_format(path) -> CheckpointFormat:
         import tensorflow as tf
 
         if _has(path, "model.keras") and not tf.train.latest_checkpoint(path):
-            return CheckpointFormat(KERAS, os.path.join(path, "model.keras"))
+            keras_file = os.path.join(path, "model.keras")
+            return CheckpointFormat(KERAS, keras_file, reason=_keras_archive_problem(keras_file))
         prefix = _latest_tf_checkpoint(path) or path
     elif path.endswith(".index") and os.path.exists(path):
         prefix = path[: -len(".index")]
@@ -86,6 +94,30 @@ def checkpoint_format(path) -> CheckpointFormat:
     if not os.path.exists(prefix) and not os.path.exists(prefix + ".index") and not os.path.exists(path):
         return CheckpointFormat(MISSING, path)
     return _tf_checkpoint(prefix)
+
+
+def _keras_archive_problem(path: str) -> str:
+    """Why the `.keras` file at `path` cannot load ("" when it is a whole zip archive).
+
+    Keras reports a truncated archive as "File not found", which sends the user looking for a path
+    that is right there; the zip's closing directory (at its end) tells a cut-off copy apart.
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        return "empty (0 bytes)"
+    if zipfile.is_zipfile(path):
+        return ""
+    with open(path, "rb") as f:
+        started_as_zip = f.read(4) == b"PK\x03\x04"
+    if started_as_zip:
+        return f"truncated ({size} bytes, the end of its zip archive is missing: an interrupted write or copy)"
+    return "not a zip archive, which a .keras file is"
+
+
+def refuse_damaged(found: CheckpointFormat, flag: str) -> None:
+    """Raises `UserInputError` naming `flag` and the file when `found` is a damaged `.keras` file."""
+    if found.kind == KERAS and found.reason:
+        raise UserInputError(f"{flag} {found.path} is {found.reason}; expected a complete .keras file (write or copy it again)")
 
 
 def _tf_checkpoint(prefix: str) -> CheckpointFormat:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from albert_tf.checkpoints.block_layout import block_rows
 from albert_tf.checkpoints.report import ConversionReport
 from albert_tf.config import AlbertConfig
+from albert_tf.io import atomic_write, write_text_atomic
 
 # HF's "gelu_new" / "gelu_pytorch_tanh" are the original's tanh GELU; HF's "gelu" is the erf form. v1 hub
 # configs say "gelu" although the original trained them with tanh, so by default "gelu" loads as the
@@ -479,7 +479,7 @@ def save_huggingface(model, path, architecture=None, id2label=None):
     os.makedirs(path, exist_ok=True)
     atomic_write(os.path.join(path, "model.safetensors"), lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
     text = json.dumps(hf_config, indent=2, sort_keys=True) + "\n"
-    atomic_write(os.path.join(path, "config.json"), lambda tmp: _write_text(tmp, text))
+    write_text_atomic(os.path.join(path, "config.json"), text)
     return path
 
 
@@ -507,21 +507,3 @@ def huggingface_tokenizer(path, do_lower_case=None):
     if os.path.exists(tokenizer_json):
         return AlbertTokenizer.from_proto(sentencepiece_proto_from_tokenizer_json(tokenizer_json), do_lower_case=do_lower_case)
     raise FileNotFoundError(f"No spiece.model or tokenizer.json in {path}.")
-
-
-def _write_text(target, text):
-    with open(target, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def atomic_write(target, write):
-    """Calls `write(tmp)` on a temporary file beside `target`, then renames it over `target`."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(target)), prefix=".tmp-", suffix=os.path.basename(target))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -6,7 +6,8 @@ is imported when a checkpoint is read, as everywhere in this package.
 
 from __future__ import annotations
 
-from typing import Dict
+import re
+from typing import Dict, Optional
 
 from albert_tf.checkpoints import formats
 from albert_tf.checkpoints.original import assign_from_original
@@ -34,6 +35,32 @@ def first_line(error) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# How Keras (3.x `load_weights`) and TensorFlow (`Checkpoint.restore`) word a shape mismatch; both bury the
+# weight and its two shapes in pages of text, which the one-line message brings forward.
+_KERAS_MISMATCH = re.compile(
+    r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))\. Target variable: <Variable path=([^,]+),")
+_TF_MISMATCH = re.compile(
+    r"incompatible tensor with shape (\([^)]*\)) when attempting to restore variable with shape (\([^)]*\)) and name ([^ ]+?)(?::\d+)?\.")
+
+
+def shape_mismatch(error) -> Optional[str]:
+    """"weight W: (file shape) in the checkpoint, (model shape) in this model", read from a load error, or None."""
+    text = " ".join(str(getattr(error, "message", None) or error).split())
+    found = _KERAS_MISMATCH.search(text)
+    if found:
+        model_shape, file_shape, name = found.groups()
+        return f"weight {name} is {file_shape} in the checkpoint but {model_shape} in this model"
+    found = _TF_MISMATCH.search(text)
+    if found:
+        file_shape, model_shape, name = found.groups()
+        return f"weight {name} is {file_shape} in the checkpoint but {model_shape} in this model"
+    return None
+
+
+def _does_not_fit(source, error) -> UserInputError:
+    return UserInputError(f"--init_checkpoint {source} does not fit this model: {shape_mismatch(error) or first_line(error)}")
+
+
 def initialise_weights(model, path: str, init_from_group0: bool = False) -> str:
     """Loads `model`'s weights (never optimizer state or step) from `path`; returns what was loaded.
 
@@ -52,10 +79,11 @@ def initialise_weights(model, path: str, init_from_group0: bool = False) -> str:
     if found.kind == formats.MISSING:
         raise FileNotFoundError(f"--init_checkpoint {path}: no such file.")
     if found.kind in (formats.KERAS, formats.WEIGHTS_H5):
+        formats.refuse_damaged(found, "--init_checkpoint")
         try:
             model.load_weights(source)
         except ValueError as error:
-            raise UserInputError(f"--init_checkpoint {source} does not fit this model: {first_line(error)}") from None
+            raise _does_not_fit(source, error) from None
         return f"weights from {source}"
     if found.kind not in formats.TF_KINDS:
         reason = found.reason or f"a {found.kind} folder; convert it with albert-convert first"
@@ -76,5 +104,5 @@ def initialise_weights(model, path: str, init_from_group0: bool = False) -> str:
     try:
         tf.train.Checkpoint(model_weights=model_weights(model)).restore(source).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
-        raise UserInputError(f"--init_checkpoint {source} does not fit this model: {first_line(error)}") from None
+        raise _does_not_fit(source, error) from None
     return f"albert_tf checkpoint {source} (weights only)"

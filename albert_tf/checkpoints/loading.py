@@ -17,7 +17,7 @@ class UnsafeModelFileError(ValueError):
     """A model file asks to run serialized Python code (e.g. a Keras Lambda layer); it was not loaded."""
 
 
-def load_keras_file(path: str):
+def load_keras_file(path: str, flag: str = "--input"):
     """`keras.saving.load_model(path, safe_mode=True)` with albert_tf's classes registered.
 
     Raises `UnsafeModelFileError` naming the file when it contains serialized code (Lambda layers,
@@ -29,6 +29,8 @@ def load_keras_file(path: str):
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No .keras file at {path}")
+    if path.endswith(".keras"):
+        formats.refuse_damaged(formats.checkpoint_format(path), flag)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except ValueError as e:
@@ -85,7 +87,7 @@ def load_with_description(path: str, config=None, dtype=None, init_from_group0: 
     """
     found = formats.checkpoint_format(path)
     if found.kind == formats.KERAS:
-        return load_keras_file(found.path), None, f"weights of {found.path}"
+        return load_keras_file(found.path, flag), None, f"weights of {found.path}"
     if found.kind == formats.HUGGINGFACE:
         from albert_tf.checkpoints.huggingface import huggingface_tokenizer, load_huggingface
 
