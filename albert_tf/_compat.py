@@ -7,7 +7,8 @@ module and nowhere else (`tests/test_compat.py` scans the tree). Each patch belo
 * the versions it was checked on;
 * a test in `tests/test_compat.py` that fails *by the patch's name* when the private API moves.
 
-Checked on: keras 3.10 to 3.x (see setup.cfg), tensorflow 2.20 and 2.21.
+Checked on: the ends of the declared range, keras 3.13.0 with tensorflow 2.20.0 (`make test-low`) and keras
+3.15.1 with tensorflow 2.21.0 (`make test`); tests/test_compat.py runs in both.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------------------------------------------
 # Section: fitting a model under a tf.distribute strategy (used by albert_tf.training).
-# Checked on keras 3.15.1, tensorflow 2.20.0 (printed from keras.__version__ / tf.__version__).
+# Checked on keras 3.13.0 and 3.15.1, tensorflow 2.20.0 and 2.21.0.
 
 import types  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
 
@@ -30,7 +31,7 @@ def in_multi_worker_mode(strategy) -> bool:
     multi-worker workarounds below must not run); only `strategy.extended._in_multi_worker_mode()`.
     Reproduction: `tf.distribute.MultiWorkerMirroredStrategy().extended._in_multi_worker_mode()` is
     False without `TF_CONFIG`, True with a two-worker `TF_CONFIG`; no public attribute differs.
-    Checked on keras 3.15.1 / tensorflow 2.20.0.
+    Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
     """
     return bool(
         isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -49,7 +50,7 @@ def skip_symbolic_build_when_built(model):
     with a built optimizer already has, so it is skipped then.
     Reproduction: under a two-worker `MultiWorkerMirroredStrategy`, build and compile any model taking
     a dict input, then `model.fit(strategy.distribute_datasets_from_function(fn), steps_per_epoch=1)`.
-    Checked on keras 3.15.1 / tensorflow 2.20.0.
+    Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
     """
     keras_build = model._maybe_symbolic_build  # noqa: SLF001
 
@@ -74,13 +75,18 @@ def scalar_metrics_with_axis(model):
     Overrides the instance's `train_step` / `test_step` (Keras looks them up on the instance).
     Reproduction: `model.fit` of any compiled model with a loss under a two-worker
     `MultiWorkerMirroredStrategy`.
-    Checked on keras 3.15.1 / tensorflow 2.20.0.
+    Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
     """
     for name in ("train_step", "test_step"):
         step = getattr(model, name)
 
         def with_axis(data, step=step):
-            return tf.nest.map_structure(lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data))
+            # Keras before 3.15 returns Python floats from an eager step: make every value a tensor first.
+            def one_axis(value):
+                value = tf.convert_to_tensor(value)
+                return tf.reshape(value, [1]) if value.shape.rank == 0 else value
+
+            return tf.nest.map_structure(one_axis, step(data))
 
         setattr(model, name, with_axis)
     return model
@@ -109,7 +115,7 @@ def mark_fit_ready(model, strategy):
 # here. Each method's docstring gives the one-line reason, the upstream defect, a minimal reproduction and
 # the versions checked; `tests/test_compat.py` fails by the patch's name when a private name moves.
 #
-# Checked on keras 3.15.1 with tensorflow 2.20.0 (the development environment).
+# Checked on keras 3.13.0 and 3.15.1, tensorflow 2.20.0 and 2.21.0.
 
 import keras  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
 import tensorflow as tf  # noqa: E402
@@ -153,7 +159,7 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
         Reproduction:
             v = keras.Variable([1.0]); opt = keras.optimizers.SGD(); opt.build([v])
             opt._get_variable_index(v.value)  # 0, with no public equivalent
-        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
         """
         return self._get_variable_index(variable)
 
@@ -167,7 +173,7 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
         Reproduction (two logical CPUs, `global_clipnorm=1`, SGD lr 1, variable [0, 0]): replica
         gradients [3, 0] and [0, 4] give Keras' update [-1, -1]; one device clips the sum [3, 4] to
         [0.6, 0.8].
-        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
         """
         # Global clipping is deferred to `_backend_update_step`, after the cross-replica sum.
         if self.global_clipnorm:
@@ -206,7 +212,7 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
                                        gradient_accumulation_steps=4)
             opt.build([keras.Variable([0.0])]); opt._iterations.assign(40)  # 40 micro-steps, 10 updates
             float(opt.learning_rate)  # 0.6, the rate of update 40; the original's is 0.9
-        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
         """
         if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             # `self.iterations` is the update count; it equals the raw counter without accumulation.
@@ -225,7 +231,7 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
             with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
                 model.compile(keras.optimizers.SGD(gradient_accumulation_steps=2), "mse")
             model.fit(x, y)  # fails in the first step
-        Checked on keras 3.15.1 / tensorflow 2.20.0.
+        Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
         """
         if not self._accumulates_across_replicas():
             return super()._backend_apply_gradients(grads, trainable_variables)
@@ -303,7 +309,7 @@ def accept_string_inputs(layer) -> None:
                 return tf.strings.length(x)
         Echo()(["a b"])  # ValueError: Only input tensors may be passed as positional arguments
 
-    Checked on keras 3.15.1 with tensorflow 2.20.0.
+    Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
     """
     layer._convert_input_args = False
     layer._allow_non_tensor_positional_args = True
@@ -328,6 +334,6 @@ def direct_sublayers(layer):
         class Head(keras.layers.Layer):
             def __init__(self): super().__init__(); self.dense = keras.layers.Dense(1)
         Head()._layers  # [<Dense ...>]; hasattr(Head(), "layers") is False
-    Checked on keras 3.15.1 / tensorflow 2.20.0.
+    Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
     """
     return list(getattr(layer, "_layers", None) or [])
