@@ -96,6 +96,7 @@ def cli_entry_point(prog):
 
     return decorate
 
+
 # ---------------------------------------------------------------------------------------------------
 # Signals: a stopped command exits with 128 + the signal, what a shell reports for a process the signal
 # killed and what Kubernetes, Slurm and retry loops read as "stopped, run again".

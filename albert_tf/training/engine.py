@@ -59,13 +59,13 @@ from albert_tf.training.checkpointing import RunRecord, TrainingCheckpoint, writ
 from albert_tf.training.cluster import WorkerRole
 from albert_tf.training.curves import write_curves
 from albert_tf.training.evaluation import CheckpointEvaluation, EvaluationHistory
-from albert_tf.training.interruption import exit_code, kill_point
 from albert_tf.training.fitting import (
     distributed_dataset,
     plan_fit_calls,
     prepare_model_for_fit,
     steps_per_execution_for,
 )
+from albert_tf.training.interruption import exit_code, kill_point
 from albert_tf.training.strategy import recommended_mixed_precision_policy
 
 logger = logging.getLogger(__name__)

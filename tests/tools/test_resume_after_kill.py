@@ -11,9 +11,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import numpy as np
-import pytest
 
 from tests.tools.test_finetune_cli import ROOT, env, finetune
 from tests.tools.test_finetune_cli import fixtures  # noqa: F401  (the module's fixture)
@@ -100,6 +100,17 @@ def assert_same_model(straight, resumed):
     assert not leftovers, f"temporary files left in {resumed}: {leftovers}"
 
 
+def kill_in_turn(command, killed, points, check=lambda point: None):
+    """Runs `command(killed)` killed at each of `points` in turn (each run resuming the previous), then
+    once more to the end; returns the last run."""
+    for point in points:
+        launch(command(killed), kill_at=point)
+        if point.startswith("during_export"):
+            assert not (killed / "model.keras").exists(), "a half-written model.keras must not look finished"
+        check(point)
+    return launch(command(killed))
+
+
 # ------------------------------------------------------------------------------------------ fine-tuning
 FINETUNE_KILLS = ("after_step:6", "after_checkpoint:8", "during_evaluation:12", "during_export")
 
@@ -112,15 +123,14 @@ def test_finetune_killed_at_every_point_ends_like_an_uninterrupted_run(fixtures,
     straight = tmp_path / "straight"
     launch(command(straight))
     killed = tmp_path / "killed"
-    for point in FINETUNE_KILLS:
-        launch(command(killed), kill_at=point)
+
+    def check(point):
         if point.startswith("after_checkpoint"):
             # Saved but never evaluated: exactly the moment the issue's resumed run forgot.
             history = json.loads((killed / "eval_history.json").read_text())
             assert [e["global_step"] for e in history] == [4] and (killed / "checkpoints" / "ckpt-8.index").exists()
-        if point.startswith("during_export"):
-            assert not (killed / "model.keras").exists(), "a half-written model.keras must not look finished"
-    done = launch(command(killed))
+
+    done = kill_in_turn(command, killed, FINETUNE_KILLS, check)
     assert "albert-finetune sst-2 finished" in done.stdout
 
     history = json.loads((killed / "eval_history.json").read_text())
@@ -138,7 +148,7 @@ PRETRAIN_KILLS = ("after_step:6", "after_checkpoint:8", "during_export", "during
 def test_pretrain_killed_at_every_point_ends_like_an_uninterrupted_run(records, tmp_path):  # noqa: F811
     def command(output_dir):
         return [
-            os.sys.executable, "-m", "tools.pretrain",
+            sys.executable, "-m", "tools.pretrain",
             f"--albert_config_file={records}/albert_config.json", f"--input_file={records}/train-*.tfrecord",
             f"--output_dir={output_dir}", "--train_batch_size=8", "--max_seq_length=32",
             "--max_predictions_per_seq=5", "--num_train_steps=12", "--num_warmup_steps=2",
@@ -149,11 +159,7 @@ def test_pretrain_killed_at_every_point_ends_like_an_uninterrupted_run(records, 
     straight = tmp_path / "straight"
     launch(command(straight))
     killed = tmp_path / "killed"
-    for point in PRETRAIN_KILLS:
-        launch(command(killed), kill_at=point)
-        if point.startswith("during_export"):
-            assert not (killed / "model.keras").exists(), "a half-written model.keras must not look finished"
-    done = launch(command(killed))
+    done = kill_in_turn(command, killed, PRETRAIN_KILLS)
     assert "albert-pretrain finished" in done.stdout
 
     assert_same_files(straight, killed, ["train_metrics.csv", "eval_results.txt"])
