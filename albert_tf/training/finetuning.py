@@ -262,7 +262,6 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
                     f"{engine.step}, nothing to train; raise --train_step to train further.")
             logger.warning(note)
             results["train_note"] = note
-            results["train_steps"] = engine.step
         else:
             results["train"] = outcome.metrics
             if outcome.preempted:
