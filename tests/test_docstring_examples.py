@@ -34,6 +34,7 @@ MODULES = [
     "albert_tf.training.fitting",
     "albert_tf.training.evaluation",
     "albert_tf.training.engine",
+    "albert_tf.training.interruption",
     "albert_tf.checkpoints.formats",
     "albert_tf.data.bucketing",
     "albert_tf.tasks.registry",

@@ -29,7 +29,7 @@ import sys
 import time
 
 from .demo_pipeline import STAGES, Demo, write_text_atomic
-from .flags import cli_entry_point
+from .flags import add_exit_status, cli_entry_point
 
 EXAMPLE = """example:
   albert-demo --work_dir /tmp/albert_demo
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
     p.add_argument("--presets", action="store_true",
                    help="only print every published preset's parameter count next to the paper's, and exit")
-    return p
+    return add_exit_status(p)
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -70,6 +70,18 @@ class StageFailed(SystemExit):
         super().__init__(f"albert-demo: error: stage {stage}: {message}")
 
 
+class StageStopped(SystemExit):
+    """A signal stopped a stage's training at a checkpoint: the demo exits with 128 + the signal (143
+    for SIGTERM, 130 for SIGINT), having said where; the next run resumes that stage."""
+
+    def __init__(self, stage: str, stop: dict, unit: str):
+        from albert_tf.training.interruption import stopped_message
+
+        print(stopped_message(f"albert-demo: stage {stage}", stop["signal"], unit, stop[unit], stop["checkpoint"]),
+              file=sys.stderr)
+        super().__init__(stop["exit_code"])
+
+
 def _command(name: str, argv: List[str]) -> str:
     return "$ " + " ".join([name] + [shlex.quote(a) for a in argv])
 
@@ -275,8 +287,7 @@ class Demo:
                                 options.max_predictions_per_seq, vocab_size=config.vocab_size)
         _, results = run_pretraining(config, options, train_fn, eval_fn, do_train=True, do_eval=True)
         if "preempted" in results:
-            raise StageFailed("pretrain", f"stopped by a signal at batch {results['preempted']['batch']}; run "
-                                          "albert-demo again to resume from its checkpoint")
+            raise StageStopped("pretrain", results["preempted"], "batch")
         model_file = os.path.join(self.paths["pretrain"], "model.keras")
         if not os.path.exists(model_file) or "eval" not in results:
             raise StageFailed("pretrain", f"no trained model and held-out scores in {self.paths['pretrain']}")
@@ -331,6 +342,8 @@ class Demo:
             result = run_finetuning(task, config, FinetuningOptions(output_dir=out, init_checkpoint=init, verbose=1),
                                     train_files=[records["train"]], eval_files=[records["dev"]],
                                     do_train=True, do_eval=True)
+            if "preempted" in result.results:
+                raise StageStopped("finetune", result.results["preempted"], "step")
             scores = result.eval or {}
             if "eval_accuracy" not in scores:
                 raise StageFailed("finetune", f"the run from {start} in {out} gave no held-out accuracy")

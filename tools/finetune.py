@@ -353,6 +353,8 @@ def run(args):
     result = run_finetuning(task, config, options, train_files, eval_files, predict_files,
                             do_train=args.do_train, do_eval=args.do_eval, do_predict=args.do_predict,
                             evaluate_fn=evaluate_fn, predict_fn=predict_fn, strategy=strategy)
+    if _report_stop("albert-finetune", result.results):
+        return result
     summary = {k: result.results[k] for k in ("train_steps", "train_seconds", "eval", "best_step", "prediction_files",
                                               "model_file", "resumed_from", "initialised_from") if k in result.results}
     print(f"albert-finetune {task.name} finished: {json.dumps(summary, default=str)}")
@@ -367,13 +369,24 @@ def _squad_train_examples(record_file):
     return None
 
 
+def _report_stop(prog, results):
+    """Prints where a run stopped by a signal stopped (never "finished"); True when it was."""
+    stop = results.get("preempted")
+    if stop:
+        from albert_tf.training.interruption import stopped_message
+
+        print(stopped_message(prog, stop["signal"], "step", stop["step"], stop["checkpoint"]), file=sys.stderr)
+    return bool(stop)
+
+
 @cli_entry_point("albert-finetune")
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run(args)
-    return 0
+    result = run(args)
+    stop = result.results.get("preempted")
+    return stop["exit_code"] if stop else 0
 
 
 if __name__ == "__main__":

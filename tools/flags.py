@@ -82,7 +82,9 @@ def cli_entry_point(prog):
     TensorFlow file/record error is printed as ``prog: error: message`` on stderr and `main` returns 2,
     as argparse does for a bad flag. Anything else is a bug and keeps its traceback. ``--traceback``
     anywhere on the command line (or ``ALBERT_TF_TRACEBACK=1``) shows the traceback of user errors
-    too; the flag is removed before `main` parses its arguments. Ctrl-C prints one line, exit 130.
+    too; the flag is removed before `main` parses its arguments. Ctrl-C prints one line, exit 130;
+    SIGTERM likewise, exit 143 (`interruptible`), so a scheduler reads both as "retry". A `main` that
+    stops at a step boundary itself (the training tools) returns 128 + the signal the same way.
 
         @cli_entry_point("albert-example")
         def main(argv=None):
@@ -101,10 +103,14 @@ def cli_entry_point(prog):
             show = TRACEBACK_FLAG in args or os.environ.get("ALBERT_TF_TRACEBACK", "") not in ("", "0")
             args = [a for a in args if a != TRACEBACK_FLAG]
             try:
-                code = main(args)
+                with interruptible():
+                    code = main(args)
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)
-                return 130
+                return SIGINT_EXIT_CODE
+            except Terminated:
+                print(f"{prog}: stopped by SIGTERM; run the same command again", file=sys.stderr)
+                return SIGTERM_EXIT_CODE
             except Exception as error:  # noqa: BLE001 (re-raised unless it is about user input)
                 if show or not _is_user_error(error):
                     raise
@@ -115,6 +121,63 @@ def cli_entry_point(prog):
         return wrapper
 
     return decorate
+
+
+# ---------------------------------------------------------------------------------------------------
+# Signals: a stopped command exits with 128 + the signal, what a shell reports for a process the signal
+# killed and what Kubernetes, Slurm and retry loops read as "stopped, run again".
+
+SIGINT_EXIT_CODE = 130
+SIGTERM_EXIT_CODE = 143
+EXIT_STATUS_HELP = ("exit status: 0 done; 2 bad input (one line on stderr); 130 stopped by SIGINT (Ctrl-C), "
+                    "143 stopped by SIGTERM: run the same command again")
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception (like KeyboardInterrupt for SIGINT): `finally` blocks and context
+    managers remove temporary files on the way out, and `cli_entry_point` exits with 143."""
+
+
+class interruptible:
+    """Within it, SIGTERM raises `Terminated` in this process (the main thread); the previous handler
+    comes back on exit. Forked workers that inherit it die of SIGTERM as by default (a pool's
+    `terminate()` would otherwise print a traceback per worker)."""
+
+    def __enter__(self):
+        import os
+        import signal
+
+        self._pid = os.getpid()
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: signals cannot be caught here
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        import os
+        import signal
+
+        if os.getpid() != self._pid:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        return False
+
+
+def add_exit_status(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Says the exit statuses at the end of `--help` (the epilog)."""
+    parser.epilog = (parser.epilog.rstrip() + "\n\n" if parser.epilog else "") + EXIT_STATUS_HELP
+    parser.formatter_class = _raw_layout(parser.formatter_class)
+    return parser
+
 
 def show_defaults(parser: argparse.ArgumentParser, example: str = "") -> argparse.ArgumentParser:
     """Every option's help ends with its default, and ``example`` (a command line) closes the help.
@@ -134,7 +197,8 @@ def show_defaults(parser: argparse.ArgumentParser, example: str = "") -> argpars
     if example:
         parser.formatter_class = _raw_layout(parser.formatter_class)
         parser.epilog = (parser.epilog + "\n\n" if parser.epilog else "") + "example:\n  " + example.strip()
-    return parser
+    # Every tool that shows its defaults runs under `cli_entry_point`, which gives these statuses.
+    return add_exit_status(parser)
 
 
 def _raw_layout(formatter_class):

@@ -153,7 +153,7 @@ def main(argv=None):
     from albert_tf.data import DynamicMasking, list_files, pretraining_dataset
     from albert_tf.data.checks import check_pretraining_files, find_unreadable_file
     from albert_tf.training.pretraining import PretrainingOptions, run_pretraining
-    from albert_tf.training.callbacks import PREEMPTED_EXIT_CODE
+    from albert_tf.training.interruption import stopped_message
 
     options = PretrainingOptions(
         output_dir=args.output_dir,
@@ -246,9 +246,9 @@ def main(argv=None):
         ) from None
     if "preempted" in results:
         stop = results["preempted"]
-        print(f"albert-pretrain: stopped by a signal at batch {stop['batch']}; checkpoint {stop['checkpoint']} saved; "
-              "run the same command again to resume there.", file=sys.stderr)
-        return PREEMPTED_EXIT_CODE
+        print(stopped_message("albert-pretrain", stop["signal"], "batch", stop["batch"], stop["checkpoint"]),
+              file=sys.stderr)
+        return stop["exit_code"]
     if corrupt and corrupt["shards"]:
         shards = "; ".join(f"{source} -> {copy or 'left out'}" for source, copy in corrupt["repaired"].items())
         print(f"albert-pretrain: --skip_corrupt_records: {corrupt['shards']} damaged shard(s), "

@@ -14,11 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from albert_tf.training.checkpointing import TrainingCheckpoint
+from albert_tf.training.interruption import EXIT_CODES, kill_point
 
 logger = logging.getLogger(__name__)
 
-#: Exit status of a run stopped by SIGTERM after saving (128 + SIGTERM, what supervisors expect).
-PREEMPTED_EXIT_CODE = 143
+#: Exit status of a run stopped by SIGTERM after saving (128 + SIGTERM, what supervisors expect);
+#: SIGINT gives 130 (`albert_tf.training.interruption.EXIT_CODES`).
+PREEMPTED_EXIT_CODE = EXIT_CODES["SIGTERM"]
 
 
 class StepCounter(keras.callbacks.Callback):
@@ -32,6 +34,7 @@ class StepCounter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(self.steps_per_execution)
+        kill_point("after_step", self.step, span=self.steps_per_execution)
 
 
 class CheckpointSaver(keras.callbacks.Callback):
@@ -45,6 +48,7 @@ class CheckpointSaver(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.last_path = self.checkpoint.save()
         logger.info("saved checkpoint %s", self.last_path)
+        kill_point("after_checkpoint", self.checkpoint.step)
 
 
 def _scalars(logs) -> Dict[str, float]:
@@ -105,6 +109,9 @@ class MetricsCSV(keras.callbacks.Callback):
     """`train_metrics.csv`: one row per checkpoint, with the step first; appended across every `fit`
     call and resume, never rewritten (a resumed run first drops rows past its checkpoint).
 
+    Put it before `CheckpointSaver`: a row written before its checkpoint is dropped on resume if the
+    checkpoint never came, while a row after it would be lost with a kill between the two.
+
     Example:
 
     >>> import tempfile, os
@@ -156,18 +163,21 @@ class MetricsCSV(keras.callbacks.Callback):
 
 
 class PreemptionWatcher(keras.callbacks.Callback):
-    """Turns SIGTERM (what Cloud TPU VMs, GKE and preemptible instances send) into a stop at the next
-    step boundary; the run then saves a checkpoint and exits, and the next start resumes there.
+    """Turns SIGTERM (what Cloud TPU VMs, GKE and preemptible instances send) and SIGINT (Ctrl-C) into
+    a stop at the next step boundary; the run then saves a checkpoint and exits with 128 + the signal
+    (`signal_name` says which came first), and the next start resumes there. A second SIGINT stops at
+    once (KeyboardInterrupt), for a user who does not want to wait for the step.
 
     Under a multi-worker strategy the flag is all-reduced after every execution so every worker stops
     at the same step (a worker leaving alone would hang the others in their next all-reduce).
     Use as a context manager around `fit`: the previous handler comes back on exit.
     """
 
-    def __init__(self, strategy=None, multi_worker=False, signals=(signal.SIGTERM,)):
+    def __init__(self, strategy=None, multi_worker=False, signals=(signal.SIGTERM, signal.SIGINT)):
         super().__init__()
         self.signals = signals
         self.requested = False
+        self.signal_name = None
         self.stopped_at = None
         self._previous = {}
         self._sync = None
@@ -180,8 +190,12 @@ class PreemptionWatcher(keras.callbacks.Callback):
             self._sync = any_worker
 
     def _handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.requested and name == "SIGINT":
+            raise KeyboardInterrupt
         self.requested = True
-        logger.warning("received signal %d: saving a checkpoint at the next step boundary", signum)
+        self.signal_name = self.signal_name or name
+        logger.warning("received %s: saving a checkpoint at the next step boundary", name)
 
     def __enter__(self):
         for sig in self.signals:
@@ -203,6 +217,8 @@ class PreemptionWatcher(keras.callbacks.Callback):
             requested = int(self._sync(tf.constant(int(requested), tf.int32)).numpy()) > 0
         if requested:
             self.requested = True
+            # Another worker's signal: the scheduler preempted the job, which SIGTERM stands for.
+            self.signal_name = self.signal_name or "SIGTERM"
             self.model.stop_training = True
 
 

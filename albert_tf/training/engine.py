@@ -8,6 +8,13 @@ evaluation, scalar logger, CSV), `fit` in stretches that end on every checkpoint
 end (`model.keras`, `results.json`, `curves.png`). The run then writes its own outputs (evaluation
 files, predictions, export) with the engine's model.
 
+A resume restores everything an uninterrupted run would have by then, whenever the kill came: the
+newest checkpoint, the evaluation of every checkpoint that has none yet (a kill between a checkpoint
+and its evaluation, or during it), the `train_metrics.csv` row of every checkpoint (written before the
+checkpoint itself), and `model.keras` only ever appears whole. SIGTERM and SIGINT stop at the next
+step boundary with a checkpoint (`TrainOutcome.signal_name`, `exit_code`; see
+`albert_tf.training.interruption`, which also holds the test-only kill points).
+
 Example (a two-step run of a tiny regression model):
 
 >>> import tempfile
@@ -58,6 +65,7 @@ from albert_tf.training.fitting import (
     prepare_model_for_fit,
     steps_per_execution_for,
 )
+from albert_tf.training.interruption import exit_code, kill_point
 from albert_tf.training.strategy import recommended_mixed_precision_policy
 
 logger = logging.getLogger(__name__)
@@ -119,13 +127,24 @@ SHARED_OPTIONS = ("output_dir", "precision", "jit_compile", "iterations_per_loop
 @dataclasses.dataclass
 class TrainOutcome:
     """What `TrainingEngine.train` did: `already_done` (the checkpoint was at `total_steps`, nothing
-    ran), the last logged value of each metric, and whether a SIGTERM stopped it (after saving
-    `last_checkpoint`)."""
+    ran), the last logged value of each metric, and whether a SIGTERM or SIGINT (`signal_name`)
+    stopped it (after saving `last_checkpoint`)."""
 
     already_done: bool = False
     metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
     preempted: bool = False
     last_checkpoint: Optional[str] = None
+    signal_name: Optional[str] = None
+
+    @property
+    def exit_code(self) -> int:
+        """The process's exit status: 0, or 128 + the signal that stopped it (143, 130)."""
+        return exit_code(self.signal_name or "SIGTERM") if self.preempted else 0
+
+    def stop_record(self, unit: str, step: int) -> dict:
+        """`results.json`'s `preempted` entry: where it stopped, the checkpoint, the signal and exit status."""
+        return {unit: step, "checkpoint": self.last_checkpoint, "signal": self.signal_name or "SIGTERM",
+                "exit_code": self.exit_code}
 
 
 class TrainingEngine:
@@ -205,9 +224,10 @@ class TrainingEngine:
             self._start_evaluation()
         if self.resuming:
             self.results["resumed_from"] = self.checkpoint.restore_latest()
+            logger.info("resumed from %s at step %d", self.results["resumed_from"], self.step)
             if self.evaluation is not None:
                 self.evaluation.history.truncate_after(self.step)
-            logger.info("resumed from %s at step %d", self.results["resumed_from"], self.step)
+                self._evaluate_pending()
         if self.role.is_chief:
             record.write(spec.settings)
 
@@ -225,6 +245,22 @@ class TrainingEngine:
         evaluate = (lambda: self.spec.evaluate(self)) if self.spec.evaluate else None
         self.evaluation = CheckpointEvaluation(history, best_manager, evaluate, self.role.is_chief)
 
+    def _evaluate_pending(self):
+        """Evaluates every kept checkpoint up to the restored one that has no evaluation yet (a kill came
+        between its save and its recorded scores), oldest first, then restores the newest again."""
+        restored = self.results["resumed_from"]
+        state = tf.train.get_checkpoint_state(self.checkpoint_dir)
+        paths = [p for p in (state.all_model_checkpoint_paths if state else []) if tf.io.gfile.exists(p + ".index")]
+        steps = sorted((_checkpoint_step(p), p) for p in paths if _checkpoint_step(p) is not None)
+        pending = [(step, path) for step, path in steps if step <= self.step and self.evaluation.pending(step)]
+        for step, path in pending:
+            if path != restored:
+                self.checkpoint.checkpoint.restore(path).assert_existing_objects_matched()
+            logger.info("evaluating %s, saved before the previous run stopped", path)
+            self.evaluation.after_checkpoint(step)
+        if pending and pending[-1][1] != restored:
+            self.checkpoint.checkpoint.restore(restored).assert_existing_objects_matched()
+
     # ----------------------------------------------------------------------------------------------- train
     def train(self) -> TrainOutcome:
         """`fit` from the restored step to `total_steps`, in stretches that end on every checkpoint;
@@ -239,12 +275,13 @@ class TrainingEngine:
         counter = StepCounter(self.checkpoint.step)
         saver = CheckpointSaver(self.checkpoint)
         watcher = PreemptionWatcher(self.strategy, multi_worker=self.role.multi_worker)
-        # The order matters: count, then maybe stop, save, evaluate the saved checkpoint, then log.
-        callbacks = [counter, watcher, saver]
+        # The order matters: count, then maybe stop, the CSV row (before its checkpoint, so no kill
+        # separates them), save, evaluate the saved checkpoint, then log.
+        callbacks = [counter, watcher, metrics_csv, saver]
         if self.evaluation is not None:
             callbacks.append(EvaluateAtCheckpoint(self.evaluation.after_checkpoint, self.checkpoint.step))
         callbacks += [ScalarLogger(self.path("tensorboard", "train"), self.checkpoint.step, spec.log_every_steps),
-                      metrics_csv, *spec.callbacks]
+                      *spec.callbacks]
         history = {}
         with watcher:
             for call in plan_fit_calls(done, spec.total_steps, self.save_every, self.steps_per_execution):
@@ -259,7 +296,8 @@ class TrainingEngine:
                                         callbacks=callbacks, shuffle=False, verbose=self.verbose)
                 history = {k: history.get(k, []) + list(v) for k, v in fitted.history.items()}
         metrics = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in history.items() if v}
-        return TrainOutcome(metrics=metrics, preempted=watcher.requested, last_checkpoint=saver.last_path)
+        return TrainOutcome(metrics=metrics, preempted=watcher.requested, last_checkpoint=saver.last_path,
+                            signal_name=watcher.signal_name)
 
     # ----------------------------------------------------------------------------------------------- end
     def restore_best(self) -> bool:
@@ -270,9 +308,13 @@ class TrainingEngine:
         return bool(best)
 
     def save_model(self) -> str:
-        """`model.keras` in this worker's folder (every worker saves: collective reads stay in step)."""
+        """`model.keras` in this worker's folder (every worker saves: collective reads stay in step),
+        written under a temporary name and renamed, so a half-written file never looks finished."""
         path = self.path("model.keras")
-        self.model.save(path)
+        partial = self.path(".model.partial.keras")
+        self.model.save(partial)
+        kill_point("during_export")
+        os.replace(partial, path)
         return path
 
     def write_results(self, results: dict):
@@ -281,3 +323,9 @@ class TrainingEngine:
     def write_curves(self, steps_per_row: int = 1):
         """`curves.png` beside `train_metrics.csv` (a no-op without matplotlib, the `plot` extra)."""
         write_curves(os.path.dirname(self.path("results.json")), steps_per_row=steps_per_row)
+
+
+def _checkpoint_step(path: str) -> Optional[int]:
+    # The manager names checkpoints `ckpt-<step>` (`TrainingCheckpoint.save`).
+    suffix = path.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else None

@@ -3,7 +3,9 @@ every checkpoint of a fine-tuning run).
 
 The scores of every evaluated checkpoint live in `eval_history.json` (a list of score dicts with
 `global_step`), so a resumed run neither repeats an evaluation nor forgets one; the best checkpoint by
-`best_key` is copied to `best/` (`model.ckpt-best-<step>`).
+`best_key` is copied to `best/` (`model.ckpt-best-<step>`). The copy is made before the scores are
+recorded: a kill between the two leaves the checkpoint unrecorded, and the resumed run evaluates it
+again (`TrainingEngine.start`), which only overwrites the same copy.
 
 Example:
 
@@ -24,6 +26,7 @@ import logging
 from typing import Callable, List, Optional
 
 from albert_tf.training.checkpointing import read_json, write_json
+from albert_tf.training.interruption import kill_point
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +54,18 @@ class EvaluationHistory:
         scored = [entry for entry in self.entries if self.best_key in entry]
         return max(scored, key=lambda e: (e[self.best_key], -e["global_step"])) if scored else None
 
+    def beats_best(self, scores: dict) -> bool:
+        """True when `scores` beat every entry (of an earlier step; the earliest wins a tie)."""
+        previous = self.best()
+        return previous is None or scores[self.best_key] > previous[self.best_key]
+
     def add(self, scores: dict, write: bool) -> bool:
         """Records `scores` (with `global_step`); True when they beat every earlier entry."""
-        previous = self.best()
+        better = self.beats_best(scores)
         self.entries.append(scores)
         if write:
             write_json(self.path, self.entries)
-        return previous is None or scores[self.best_key] > previous[self.best_key]
+        return better
 
 
 class CheckpointEvaluation:
@@ -72,14 +80,21 @@ class CheckpointEvaluation:
         self.evaluate = evaluate
         self.is_chief = is_chief
 
+    def pending(self, step: int) -> bool:
+        """True when the checkpoint of `step` still needs its evaluation."""
+        return self.evaluate is not None and not self.history.has(step)
+
     def after_checkpoint(self, step: int):
-        if self.evaluate is None or self.history.has(step):
+        """Evaluates the model, which holds the checkpoint of `step`, unless that is recorded already."""
+        if not self.pending(step):
             return
         scores = dict(self.evaluate(), global_step=step)
-        if self.history.add(scores, write=self.is_chief):
+        kill_point("during_evaluation", step)
+        if self.history.beats_best(scores):
             self.best_manager.save(checkpoint_number=step)
             key = self.history.best_key
             logger.info("step %d: %s = %.4f (best so far)", step, key, scores[key])
+        self.history.add(scores, write=self.is_chief)
 
     @property
     def best_checkpoint(self) -> Optional[str]:

@@ -265,9 +265,9 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
         else:
             results["train"] = outcome.metrics
             if outcome.preempted:
-                results["preempted"] = {"step": engine.step, "checkpoint": outcome.last_checkpoint}
-                logger.warning("stopped by SIGTERM at step %d; checkpoint %s; run again to resume",
-                               engine.step, outcome.last_checkpoint)
+                results["preempted"] = outcome.stop_record("step", engine.step)
+                logger.warning("stopped by %s at step %d; checkpoint %s; run again to resume",
+                               outcome.signal_name, engine.step, outcome.last_checkpoint)
                 engine.write_results(results)
                 return FinetuningResult(model=engine.model, eval=None, best_step=None, predictions=None, results=results)
         results["train_steps"] = engine.step

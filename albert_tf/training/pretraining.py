@@ -24,6 +24,7 @@ from albert_tf.models.pretrainer import AlbertPretrainer
 from albert_tf.training.checkpointing import read_json, write_eval_results
 from albert_tf.training.engine import PRECISIONS, RunSpec, TrainingEngine
 from albert_tf.training.fitting import distributed_dataset
+from albert_tf.training.interruption import kill_point
 from albert_tf.training.optimizers import create_optimizer
 from albert_tf.training.strategy import select_strategy
 
@@ -124,8 +125,8 @@ def run_pretraining(
 
     Outputs in `output_dir` (the chief's only, under a multi-worker strategy): `checkpoints/`,
     `run_config.json`, `train_metrics.csv`, `tensorboard/`, `model.keras`, `results.json` and, with
-    `do_eval`, `eval_results.txt`. A SIGTERM saves a checkpoint at the next step boundary and returns
-    with `results["preempted"]`; the next call resumes there. `strategy` overrides `options.strategy`
+    `do_eval`, `eval_results.txt`. A SIGTERM or SIGINT saves a checkpoint at the next step boundary and
+    returns with `results["preempted"]` (batch, checkpoint, signal, exit_code); the next call resumes there. `strategy` overrides `options.strategy`
     (a `MultiWorkerMirroredStrategy` must be created before any other TensorFlow op runs).
     `extra_results` are stored in `results.json` with the run's own (the caller's notes on its input).
     """
@@ -185,7 +186,7 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
         else:
             results["train"] = outcome.metrics
             if outcome.preempted:
-                results["preempted"] = {"batch": engine.step, "checkpoint": outcome.last_checkpoint}
+                results["preempted"] = outcome.stop_record("batch", engine.step)
         results["train_batches"] = engine.step
         results["train_seconds"] = results.get("train_seconds", time.time() - started)
         if "preempted" not in results and not ("note" in results and os.path.exists(engine.path("model.keras"))):
@@ -200,6 +201,7 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
         )
         evaluated = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in evaluated.items()}
         evaluated["global_step"] = engine.step
+        kill_point("during_evaluation", engine.step)
         results["eval"] = evaluated
         # One block per evaluation, as the original's estimator appended them.
         write_eval_results(engine.path("eval_results.txt"), evaluated, append=True)
