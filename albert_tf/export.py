@@ -330,7 +330,8 @@ def export_saved_model(
         if remote:  # object stores have no rename; write in place
             tf.saved_model.save(module, export_dir, signatures=signatures)
             return export_dir
-        staging = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{uuid.uuid4().hex[:8]}")
+        _remove_stale_staging(parent, os.path.basename(export_dir))
+        staging = os.path.join(parent, f".{os.path.basename(export_dir)}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             tf.saved_model.save(module, staging, signatures=signatures)
             old = None
@@ -343,6 +344,26 @@ def export_saved_model(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return export_dir
+
+
+def _remove_stale_staging(parent: str, name: str):
+    """Removes staging folders of exports to `name` whose process is gone (a SIGKILL mid-export), so a rerun
+    leaves no hidden copies; a live process's staging folder is left alone."""
+    prefix = f".{name}.tmp-"
+    for entry in os.listdir(parent):
+        pid = entry[len(prefix):].split("-")[0] if entry.startswith(prefix) else ""
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
