@@ -21,3 +21,9 @@ class UserInputError(ValueError):
     >>> isinstance(UserInputError("--train_batch_size must be positive"), ValueError)
     True
     """
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception (like `KeyboardInterrupt` for SIGINT), raised in the main thread while a
+    console script runs: `finally` blocks remove temporary files on the way out, a training run records
+    where it stopped in `results.json`, and the script exits with 143."""

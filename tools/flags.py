@@ -2,6 +2,8 @@
 
 import argparse
 
+from albert_tf.errors import Terminated  # TF-free: the library records a SIGTERM too
+
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n"}
 
@@ -131,11 +133,6 @@ SIGINT_EXIT_CODE = 130
 SIGTERM_EXIT_CODE = 143
 EXIT_STATUS_HELP = ("exit status: 0 done; 2 bad input (one line on stderr); 130 stopped by SIGINT (Ctrl-C), "
                     "143 stopped by SIGTERM: run the same command again")
-
-
-class Terminated(BaseException):
-    """SIGTERM as an exception (like KeyboardInterrupt for SIGINT): `finally` blocks and context
-    managers remove temporary files on the way out, and `cli_entry_point` exits with 143."""
 
 
 class interruptible:

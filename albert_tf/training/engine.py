@@ -47,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from albert_tf.errors import Terminated
 from albert_tf.training.callbacks import (
     CheckpointSaver,
     EvaluateAtCheckpoint,
@@ -55,7 +56,7 @@ from albert_tf.training.callbacks import (
     ScalarLogger,
     StepCounter,
 )
-from albert_tf.training.checkpointing import RunRecord, TrainingCheckpoint, write_json
+from albert_tf.training.checkpointing import RunRecord, TrainingCheckpoint, read_json, write_json
 from albert_tf.training.cluster import WorkerRole
 from albert_tf.training.curves import write_curves
 from albert_tf.training.evaluation import CheckpointEvaluation, EvaluationHistory
@@ -162,9 +163,23 @@ class TrainingEngine:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, error, traceback):
+        try:
+            if kind is not None and issubclass(kind, (Terminated, KeyboardInterrupt)) and self.role.is_chief:
+                self._record_interruption("SIGTERM" if issubclass(kind, Terminated) else "SIGINT")
+        finally:
+            self.close()
         return False
+
+    def _record_interruption(self, signal_name: str):
+        # A signal outside `fit` (evaluating a resumed checkpoint, the final evaluation, the export) stops
+        # the run at once; results.json still says where, as a stop at a step boundary does.
+        path = self.path("results.json")
+        results = read_json(path) or {}
+        results["preempted"] = {"signal": signal_name, "exit_code": exit_code(signal_name),
+                                "step": self.step if hasattr(self, "checkpoint") else None,
+                                "outside_training": True}
+        write_json(path, results)
 
     def close(self):
         self.role.cleanup()
