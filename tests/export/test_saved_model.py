@@ -204,24 +204,53 @@ SESSION_TEXTS = ["the [MASK] of 1990,", "", "   \t ", "日本語のテキスト"
 EXPORTS = {"exact": "export_dir", "fast": "fast_export_dir"}
 
 
-def run_in_tf1_session(export_dir, signature, feeds):
-    """One signature run the way TensorFlow Serving and `saved_model_cli run` load a SavedModel: a TF1 graph."""
-    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+@pytest.fixture(scope="module")
+def tf1_session():
+    """Runs a signature the way TensorFlow Serving and `saved_model_cli run` load a SavedModel: a TF1 graph.
+
+    Like TensorFlow Serving, each export is loaded into one session that serves all of its signatures
+    (loading the exact-segmentation graph is the expensive part).
+    """
+    sessions = {}
+
+    def run(export_dir, signature, feeds):
+        if export_dir not in sessions:
+            graph = tf.Graph()
+            session = tf.compat.v1.Session(graph=graph)
+            with graph.as_default():
+                sessions[export_dir] = session, tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        session, meta_graph = sessions[export_dir]
         signature_def = meta_graph.signature_def[signature]
         fetches = {key: info.name for key, info in signature_def.outputs.items()}
         return session.run(fetches, {signature_def.inputs[key].name: value for key, value in feeds.items()})
 
+    yield run
+    for session, _ in sessions.values():
+        session.close()
+
+
+@pytest.fixture(scope="module")
+def tf2_loaded():
+    """Each export loaded once with tf.saved_model.load: the reference that the TF1 sessions are held to."""
+    loaded = {}
+
+    def load(export_dir):
+        if export_dir not in loaded:
+            loaded[export_dir] = tf.saved_model.load(export_dir)
+        return loaded[export_dir]
+
+    return load
+
 
 @pytest.mark.parametrize("export", sorted(EXPORTS))
 @pytest.mark.parametrize("signature", ["serving_default", "serving_text_pair"])
-def test_tf1_session_serves_every_string_signature(export, signature, request):
+def test_tf1_session_serves_every_string_signature(export, signature, request, tf1_session, tf2_loaded):
     export_dir = request.getfixturevalue(EXPORTS[export])
     feeds = {"text": np.array(SESSION_TEXTS, dtype=object)}
     if signature == "serving_text_pair":
         feeds["text_b"] = np.array(SESSION_TEXTS[::-1], dtype=object)
-    got = run_in_tf1_session(export_dir, signature, feeds)
-    expected = tf.saved_model.load(export_dir).signatures[signature](**{k: tf.constant(v) for k, v in feeds.items()})
+    got = tf1_session(export_dir, signature, feeds)
+    expected = tf2_loaded(export_dir).signatures[signature](**{k: tf.constant(v) for k, v in feeds.items()})
     assert sorted(got) == sorted(expected)
     for key, value in expected.items():
         if value.dtype == tf.string:
