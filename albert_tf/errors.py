@@ -22,8 +22,3 @@ class UserInputError(ValueError):
     True
     """
 
-
-class Terminated(BaseException):
-    """SIGTERM as an exception (like `KeyboardInterrupt` for SIGINT), raised in the main thread while a
-    console script runs: `finally` blocks remove temporary files on the way out, a training run records
-    where it stopped in `results.json`, and the script exits with 143."""

@@ -2,8 +2,6 @@
 
 import argparse
 
-from albert_tf.errors import Terminated  # TF-free: the library records a SIGTERM too
-
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n"}
 
@@ -167,6 +165,14 @@ class interruptible:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
         return False
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception (like KeyboardInterrupt for SIGINT): `finally` blocks and context
+    managers remove temporary files on the way out, and `cli_entry_point` exits with 143. The training
+    engine reads `signal_name` to record the stop in results.json (it cannot import tools)."""
+
+    signal_name = "SIGTERM"
 
 
 def add_exit_status(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -47,7 +47,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from albert_tf.errors import Terminated
 from albert_tf.training.callbacks import (
     CheckpointSaver,
     EvaluateAtCheckpoint,
@@ -164,9 +163,12 @@ class TrainingEngine:
         return self
 
     def __exit__(self, kind, error, traceback):
+        # A console script turns SIGTERM into an exception with `signal_name` (tools.flags.Terminated);
+        # SIGINT arrives as KeyboardInterrupt.
+        signal_name = "SIGINT" if kind is not None and issubclass(kind, KeyboardInterrupt) else getattr(kind, "signal_name", None)
         try:
-            if kind is not None and issubclass(kind, (Terminated, KeyboardInterrupt)) and self.role.is_chief:
-                self._record_interruption("SIGTERM" if issubclass(kind, Terminated) else "SIGINT")
+            if signal_name in ("SIGTERM", "SIGINT") and self.role.is_chief:
+                self._record_interruption(signal_name)
         finally:
             self.close()
         return False

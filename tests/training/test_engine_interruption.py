@@ -7,8 +7,8 @@ import keras
 import pytest
 import tensorflow as tf
 
-from albert_tf.errors import Terminated
 from albert_tf.training.engine import RunSpec, TrainingEngine
+from tools.flags import Terminated  # what a console script raises on SIGTERM
 
 
 def _spec(output_dir):

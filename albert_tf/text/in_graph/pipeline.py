@@ -109,6 +109,15 @@ class Pipeline:
             return self.op_ids.tokenize(texts)
         return self._segmenter.segment(texts)[0]
 
+    def alive(self) -> bool:
+        """Whether the runtime still holds this pipeline's SentencePiece resources: a cached pipeline
+        whose resources are gone (the eager context was reset in between) must be rebuilt."""
+        try:
+            self.encode_ids(tf.constant(["a"]))
+        except (tf.errors.NotFoundError, tf.errors.FailedPreconditionError):
+            return False
+        return True
+
     def encode_pieces(self, texts) -> tf.RaggedTensor:
         """In-graph ``encode_pieces`` of pre-processed 1-D strings: ragged pieces."""
         return split_digit_comma_pieces(self._raw_pieces(texts), self._raw_pieces, self.keep_spurious_underline)
@@ -133,6 +142,8 @@ def pipeline_for(proto: bytes, source: str, do_lower_case: bool,
     key = (proto, do_lower_case, keep_spurious_underline, exact_segmentation)
     if not tf.executing_eagerly():  # graph-bound resources must not outlive their graph
         return Pipeline(proto, source, *key[1:])
+    if key in _PIPELINES and not _PIPELINES[key].alive():
+        del _PIPELINES[key]
     if key not in _PIPELINES:
         if len(_PIPELINES) >= 16:
             _PIPELINES.pop(next(iter(_PIPELINES)))
