@@ -11,7 +11,7 @@ Example:
 >>> exit_code("SIGTERM"), exit_code("SIGINT")
 (143, 130)
 >>> stopped_message("albert-finetune", "SIGTERM", "step", 40, "out/checkpoints/ckpt-40")
-'albert-finetune: stopped by a signal at step 40 (SIGTERM); checkpoint out/checkpoints/ckpt-40 saved; run the same command again to resume there.'
+'albert-finetune: stopped by a signal at step 40; checkpoint out/checkpoints/ckpt-40 saved; signal SIGTERM: run the same command again to resume there.'
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def exit_code(signal_name: str) -> int:
 def stopped_message(prog: str, signal_name: str, unit: str, step: int, checkpoint: Optional[str]) -> str:
     """The one line a stopped run prints instead of "finished"."""
     saved = f"checkpoint {checkpoint} saved" if checkpoint else "no new checkpoint"
-    return (f"{prog}: stopped by a signal at {unit} {step} ({signal_name}); {saved}; "
-            "run the same command again to resume there.")
+    return (f"{prog}: stopped by a signal at {unit} {step}; {saved}; "
+            f"signal {signal_name}: run the same command again to resume there.")
 
 
 def kill_point(name: str, step=None, span: int = 1):

@@ -29,6 +29,8 @@ def _segmenter_for(proto: bytes) -> UnigramSegmenter:
         return UnigramSegmenter(
             proto, tf_text.SentencepieceTokenizer(model=proto, out_type=tf.string))
     segmenter = _SEGMENTERS.get(proto)
+    if segmenter is not None and not _usable(lambda: segmenter.segment(tf.constant(["a"]))):
+        segmenter = None  # the runtime dropped its SentencePiece resource: build it again
     if segmenter is None:
         if len(_SEGMENTERS) >= 8:
             _SEGMENTERS.pop(next(iter(_SEGMENTERS)))
@@ -36,6 +38,16 @@ def _segmenter_for(proto: bytes) -> UnigramSegmenter:
             proto, tf_text.SentencepieceTokenizer(model=proto, out_type=tf.string))
         _SEGMENTERS[proto] = segmenter
     return segmenter
+
+
+def _usable(probe) -> bool:
+    """Whether `probe()` still finds its resources: a cached object whose SentencePiece resource the
+    runtime has dropped (its handle was destroyed, or the eager context reset) must be rebuilt."""
+    try:
+        probe()
+    except (tf.errors.NotFoundError, tf.errors.FailedPreconditionError):
+        return False
+    return True
 
 
 class Pipeline:
@@ -110,13 +122,8 @@ class Pipeline:
         return self._segmenter.segment(texts)[0]
 
     def alive(self) -> bool:
-        """Whether the runtime still holds this pipeline's SentencePiece resources: a cached pipeline
-        whose resources are gone (the eager context was reset in between) must be rebuilt."""
-        try:
-            self.encode_ids(tf.constant(["a"]))
-        except (tf.errors.NotFoundError, tf.errors.FailedPreconditionError):
-            return False
-        return True
+        """Whether the runtime still holds this pipeline's resources (see `_usable`)."""
+        return _usable(lambda: (self.encode_ids(tf.constant(["a"])), self.encode_pieces(tf.constant(["a"]))))
 
     def encode_pieces(self, texts) -> tf.RaggedTensor:
         """In-graph ``encode_pieces`` of pre-processed 1-D strings: ragged pieces."""
