@@ -24,6 +24,7 @@ from data_prep.pretraining.specs import PretrainingDataConfig, expand_input_file
 from data_prep.pretraining.workers import (
     block_task,
     default_num_workers,
+    init_pool_worker,
     init_worker,
     masking_key,
     ordered_map,
@@ -57,7 +58,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
     pool = None
     worker_args = (tokenizer.proto, config.do_lower_case, job.encoding)
     if num_workers > 1:
-        pool = pool_context().Pool(num_workers, initializer=init_worker, initargs=worker_args)
+        pool = pool_context().Pool(num_workers, initializer=init_pool_worker, initargs=worker_args)
     else:
         init_worker(*worker_args)
     try:

@@ -15,6 +15,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import signal
 from typing import Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
@@ -79,6 +80,16 @@ def init_worker(spm_proto: bytes, do_lower_case: bool, encoding: str = "utf-8") 
     """``Pool`` initializer (and the in-process setup): what :func:`tokenize_task` needs."""
     _WORKER.clear()
     _WORKER["spm"] = (spm_proto, do_lower_case, encoding)
+
+
+def init_pool_worker(spm_proto: bytes, do_lower_case: bool, encoding: str = "utf-8") -> None:
+    """``Pool`` initializer: the default SIGTERM action first, then :func:`init_worker`.
+
+    A forked worker inherits the parent's Python SIGTERM handler (a console script's, or one an earlier
+    run left installed); ``Pool.terminate()`` must still end it, or its ``join`` waits for ever.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    init_worker(spm_proto, do_lower_case, encoding)
 
 
 def tokenize_task(chunk: token_store.Chunk) -> token_store.ChunkResult:
