@@ -59,7 +59,8 @@ class ServingModel:
         return token_specs([batch_size, seq_length])
 
     def serving_outputs(self, features) -> dict:
-        raise NotImplementedError(f"{type(self).__name__} does not say what it serves (serving_outputs).")
+        # Every albert_tf model overrides this; a subclass that does not cannot be exported.
+        raise TypeError(f"{type(self).__name__} does not say what it serves: override serving_outputs(features).")
 
     def serving_signatures(self) -> dict:
         return {}
