@@ -33,6 +33,8 @@ import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Dict, List, Optional, Sequence
 
 from albert_tf.data.schemas import finetuning_schema
@@ -211,6 +213,8 @@ def default_num_workers() -> int:
 # Workers: the same function runs in-process or in a pool.
 
 _WORKER: Dict[str, object] = {}
+# Examples per task sent to a worker: a SQuAD example costs many times a GLUE one (long paragraphs).
+CHUNK_EXAMPLES = {"glue": 256, "race": 256, "squad": 16}
 
 
 def _init_worker(proto: bytes, do_lower_case: bool, config: FinetuningDataConfig) -> None:
@@ -270,13 +274,27 @@ def _progress(enabled: Optional[bool], **kwargs):
     return tqdm(disable=None if enabled is None else not enabled, dynamic_ncols=True, **kwargs)
 
 
-def _pool(num_workers: int, initargs):
+def _pool(num_workers: int, initargs) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     # fork starts fastest, but a child forked from a process whose TensorFlow runtime runs threads
     # (albert-finetune converting in-process, a multi-worker strategy's gRPC server) can deadlock.
     use_fork = "fork" in methods and "tensorflow" not in sys.modules
     context = multiprocessing.get_context("fork" if use_fork else "spawn")
-    return context.Pool(num_workers, initializer=_init_worker, initargs=initargs)
+    # An executor, not multiprocessing.Pool: a worker that dies (out of memory, killed) breaks the
+    # executor with an error, where a Pool replaces the worker and waits for its lost chunk for ever.
+    return ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker, initargs=initargs)
+
+
+def _ordered_results(pool: Optional[ProcessPoolExecutor], tasks: list, output_file: str):
+    if pool is None:
+        yield from map(_convert_chunk, tasks)
+        return
+    try:
+        yield from pool.map(_convert_chunk, tasks)
+    except BrokenProcessPool as error:
+        raise FinetuningDataError(
+            f"{output_file}: a conversion worker process died ({error}); rerun, or pass num_workers=1 "
+            "(--num_workers=1) to convert in this process") from None
 
 
 def _merge(totals: dict, stats: dict) -> None:
@@ -296,12 +314,14 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
     tokenizer = AlbertTokenizer(config.spm_model_file, do_lower_case=config.do_lower_case)
     examples = read_task_examples(config)
     read_seconds = time.time() - started
-    num_workers = max(1, min(config.num_workers or default_num_workers(), len(examples)))
+    is_squad = config.family == "squad"
+    same_paragraph = (lambda a, b: a.paragraph_text == b.paragraph_text) if is_squad else None
+    tasks = list(_chunks(examples, CHUNK_EXAMPLES[config.family], same_paragraph))
+    # No more workers than chunks: a spawned worker costs seconds to start, more than a small split takes.
+    num_workers = max(1, min(config.num_workers or default_num_workers(), len(tasks)))
     length = config.resolved_max_seq_length()
     schema = record_schema(config)
     encoder = ExampleEncoder(schema)
-    is_squad = config.family == "squad"
-    chunk_size = 16 if is_squad else 256
     initargs = (tokenizer.proto, config.do_lower_case, config)
 
     totals: dict = {}
@@ -315,10 +335,7 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
         with TFRecordWriter(config.output_file) as writer, _progress(
             config.progress, total=len(examples), unit="ex", desc=f"{config.task_name} {config.split}"
         ) as bar:
-            same_paragraph = (lambda a, b: a.paragraph_text == b.paragraph_text) if is_squad else None
-            tasks = _chunks(examples, chunk_size, same_paragraph)
-            results = pool.imap(_convert_chunk, tasks) if pool is not None else map(_convert_chunk, tasks)
-            for output, stats in results:
+            for output, stats in _ordered_results(pool, tasks, config.output_file):
                 if is_squad:
                     for feature in output:
                         feature.unique_id = next_unique_id
@@ -344,8 +361,7 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
             records = writer.records
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     convert_seconds = time.time() - convert_started
 
     meta_path = None

@@ -24,11 +24,10 @@ from data_prep.pretraining.specs import PretrainingDataConfig, expand_input_file
 from data_prep.pretraining.workers import (
     block_task,
     default_num_workers,
-    init_pool_worker,
     init_worker,
     masking_key,
     ordered_map,
-    pool_context,
+    start_pool,
     tokenize_task,
 )
 
@@ -58,7 +57,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
     pool = None
     worker_args = (tokenizer.proto, config.do_lower_case, job.encoding)
     if num_workers > 1:
-        pool = pool_context().Pool(num_workers, initializer=init_pool_worker, initargs=worker_args)
+        pool = start_pool(num_workers, worker_args)
     else:
         init_worker(*worker_args)
     try:
@@ -73,8 +72,7 @@ def create_pretraining_data(config: PretrainingDataConfig) -> dict:
         build_seconds = time.time() - build_started
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     orchestrator.finish_summary(summary, job.masking, {
         "tokenize": tokenize_seconds, "instances": build_seconds, "total": time.time() - started,

@@ -3,7 +3,7 @@
 The same functions run in-process (``num_workers=1``), in a process pool (:mod:`.local`) and in
 Beam DoFns (:mod:`data_prep.pretraining_beam`), which is what makes the shards of every runner the
 same bytes. A pool worker keeps what is costly to set up (the tokenizer, the mapped store) in a
-module-global, because ``Pool`` tasks are plain functions of picklable arguments.
+module-global, because pool tasks are plain functions of picklable arguments.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import json
 import multiprocessing
 import os
 import signal
-from typing import Dict, Iterable, Iterator, List, Tuple
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from albert_tf.data.schemas import PRETRAINING_SCHEMA
 from data_prep import token_store
 from data_prep.instances import Block, BlockBuilder, InstanceConfig
 from data_prep.masking import MaskingConfig
+from data_prep.pretraining.specs import PretrainingDataError
 from data_prep.tfexample import ExampleEncoder
 
 
@@ -83,10 +86,10 @@ def init_worker(spm_proto: bytes, do_lower_case: bool, encoding: str = "utf-8") 
 
 
 def init_pool_worker(spm_proto: bytes, do_lower_case: bool, encoding: str = "utf-8") -> None:
-    """``Pool`` initializer: the default SIGTERM action first, then :func:`init_worker`.
+    """Pool initializer: the default SIGTERM action first, then :func:`init_worker`.
 
     A forked worker inherits the parent's Python SIGTERM handler (a console script's, or one an earlier
-    run left installed); ``Pool.terminate()`` must still end it, or its ``join`` waits for ever.
+    run left installed); a SIGTERM to the process group must still end it.
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     init_worker(spm_proto, do_lower_case, encoding)
@@ -107,7 +110,7 @@ def block_task(task) -> Tuple[int, List[bytes], dict]:
     return _WORKER["blocks"](block)
 
 
-def ordered_map(pool, func, tasks: Iterable, max_in_flight: int) -> Iterator:
+def ordered_map(pool: Optional[ProcessPoolExecutor], func, tasks: Iterable, max_in_flight: int) -> Iterator:
     """``map`` in task order with at most ``max_in_flight`` tasks queued (bounded memory)."""
     if pool is None:
         for task in tasks:
@@ -115,20 +118,31 @@ def ordered_map(pool, func, tasks: Iterable, max_in_flight: int) -> Iterator:
         return
     pending = collections.deque()
     iterator = iter(tasks)
-    for task in itertools.islice(iterator, max_in_flight):
-        pending.append(pool.apply_async(func, (task,)))
-    while pending:
-        result = pending.popleft().get()
-        for task in itertools.islice(iterator, 1):
-            pending.append(pool.apply_async(func, (task,)))
-        yield result
+    try:
+        for task in itertools.islice(iterator, max_in_flight):
+            pending.append(pool.submit(func, task))
+        while pending:
+            result = pending.popleft().result()
+            for task in itertools.islice(iterator, 1):
+                pending.append(pool.submit(func, task))
+            yield result
+    except BrokenProcessPool as error:
+        raise PretrainingDataError(
+            f"a data worker process died ({error}); run the same command again to resume, or pass "
+            "--num_workers=1 to work in this process") from None
 
 
-def pool_context():
-    # fork starts workers in milliseconds and shares the parent's imports; the workers never
-    # call into TensorFlow, which the parent has imported. Elsewhere, spawn.
+def start_pool(num_workers: int, worker_args: tuple) -> ProcessPoolExecutor:
+    """The worker processes of one job.
+
+    An executor, not ``multiprocessing.Pool``: a worker that dies (out of memory, killed) breaks the
+    executor with an error, where a Pool replaces the worker and waits for its lost task for ever.
+    fork starts workers in milliseconds and shares the parent's imports; the workers never call into
+    TensorFlow, which the parent may have imported. Elsewhere, spawn.
+    """
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(num_workers, mp_context=context, initializer=init_pool_worker, initargs=worker_args)
 
 
 def default_num_workers() -> int:

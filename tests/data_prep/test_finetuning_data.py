@@ -46,13 +46,14 @@ _CHILD = r"""
 import hashlib, json, sys
 sys.path.insert(0, {root!r})
 import data_prep.finetuning as job
+job.CHUNK_EXAMPLES = dict.fromkeys(job.CHUNK_EXAMPLES, 1)  # the tiny inputs still span several workers
 configs = [job.FinetuningDataConfig(**c) for c in json.loads(sys.argv[1])]
-digests = {{}}
+digests, workers = {{}}, []
 for config in configs:
-    job.create_finetuning_data(config)
+    workers.append(job.create_finetuning_data(config)["num_workers"])
     digests[config.output_file.rsplit("/", 1)[1]] = hashlib.sha256(open(config.output_file, "rb").read()).hexdigest()
 print(json.dumps({{"tensorflow": [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")],
-                  "digests": digests}}))
+                  "digests": digests, "workers": workers}}))
 """
 
 
@@ -74,6 +75,7 @@ def test_no_tensorflow_and_same_records_for_any_worker_count(inputs, ft_spm_mode
     three = _run_child(_jobs(inputs, ft_spm_model, str(tmp_path / "w3"), 3))
     assert one["tensorflow"] == [] and three["tensorflow"] == []
     assert one["digests"] == three["digests"] and len(one["digests"]) == 4
+    assert one["workers"] == [1] * 4 and three["workers"] == [3] * 4
     for name in ("squad_dev.tfrecord.meta.json", "squad_dev.tfrecord.summary.json"):
         assert os.path.exists(tmp_path / "w3" / name)
     with open(tmp_path / "w1" / "squad_dev.tfrecord.meta.json") as a, \
@@ -93,7 +95,8 @@ def test_cli_writes_records_and_summary(inputs, ft_spm_model, tmp_path):
     with open(output + ".summary.json") as f:
         summary = json.load(f)
     assert summary["examples"] == summary["features"] == summary["records"] == 4
-    assert summary["flags"]["do_lower_case"] is False and summary["num_workers"] == 2
+    # Four examples fill one chunk, so no worker process is started for them.
+    assert summary["flags"]["do_lower_case"] is False and summary["num_workers"] == 1
     assert 0 <= summary["truncated_share"] <= 1 and summary["seconds"]["total"] > 0
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".incomplete")]
 
@@ -212,3 +215,31 @@ def test_race_records_carry_their_levels_beside_them(inputs, ft_spm_model, tmp_p
     # middle before high; the middle folder's files in name order ("10.txt" < "2.txt")
     assert meta["levels"] == ["middle", "middle", "middle", "high", "", ""]
     assert meta["article_ids"] == ["middle10.txt", "middle2.txt", "middle2.txt", "high1.txt", "", ""]
+
+
+_DYING_WORKER = r"""
+import os, sys
+sys.path.insert(0, {root!r})
+import data_prep.finetuning as job
+
+def die(task):
+    os._exit(9)  # as the kernel's out-of-memory killer would end a worker
+
+job._convert_chunk = die
+job.CHUNK_EXAMPLES = dict.fromkeys(job.CHUNK_EXAMPLES, 1)
+try:
+    job.create_finetuning_data(job.FinetuningDataConfig(
+        task="mrpc", data_dir={glue!r}, split="train", output_file={output!r}, spm_model_file={spm!r},
+        max_seq_length=24, num_workers=2))
+except job.FinetuningDataError as error:
+    print("ERROR", error)
+"""
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(inputs, ft_spm_model, tmp_path):
+    output = str(tmp_path / "mrpc.tfrecord")
+    code = _DYING_WORKER.format(root=ROOT, glue=inputs["glue"], output=output, spm=ft_spm_model)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(f"ERROR {output}: a conversion worker process died"), result.stdout
+    assert "--num_workers=1" in result.stdout and not os.path.exists(output)

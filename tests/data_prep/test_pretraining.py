@@ -242,3 +242,16 @@ def test_a_foreign_shard_stops_the_job_before_it_tokenizes(spm_model, corpus, tm
     with pytest.raises(PretrainingDataError, match="exists from a run with other settings"):
         run(spm_model, corpus, output, num_output_shards=2, random_seed=7, work_dir=str(tmp_path / "work"))
     assert not os.path.exists(tmp_path / "work")
+
+
+def _die(task):
+    os._exit(9)  # as the kernel's out-of-memory killer would end a worker
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(spm_model, corpus, tmp_path, monkeypatch):
+    from data_prep.pretraining import local
+
+    monkeypatch.setattr(local, "block_task", _die)
+    with pytest.raises(PretrainingDataError, match=r"a data worker process died .*run the same command again"):
+        run(spm_model, corpus, str(tmp_path / "out-{shard}.tfrecord"), num_workers=2, num_output_shards=2)
+    assert not glob.glob(str(tmp_path / "out-*.tfrecord"))
