@@ -226,34 +226,32 @@ def build_serving_module(
     module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
 
     specs = model.serving_inputs()
-    module.tokens_fn = _signature_function(heads.outputs, specs)
-    signatures = {"tokens": module.tokens_fn.get_concrete_function()}
-    module.extra_fns = {}
+    tokens_fn = _signature_function(heads.outputs, specs)
+    signatures = {"tokens": tokens_fn.get_concrete_function()}
     for name, (extra_specs, fn) in model.serving_signatures().items():
-        module.extra_fns[name] = _signature_function(
+        signatures[name] = _signature_function(
             lambda tensors, fn=fn: _float32(fn({k: tensors[k] for k in specs}, tensors)), {**specs, **extra_specs}
-        )
-        signatures[name] = module.extra_fns[name].get_concrete_function()
+        ).get_concrete_function()
     if preprocessor is None or not model.serves_text:
         signatures["serving_default"] = signatures["tokens"]
     else:
         text_spec = tf.TensorSpec([None], tf.string, name="text")
-        module.text_fn = tf.function(lambda text: module.text(text), input_signature=[text_spec])
-        module.text_pair_fn = tf.function(
+        text_fn = tf.function(lambda text: module.text(text), input_signature=[text_spec])
+        text_pair_fn = tf.function(
             lambda text, text_b: module.text(text, text_b),
             input_signature=[text_spec, tf.TensorSpec([None], tf.string, name="text_b")],
         )
         do_lower_case = bool(tokenizer.do_lower_case)
-        module.tokenization_info_fn = tf.function(
+        tokenization_info_fn = tf.function(
             lambda: {
                 "vocab_file": tf.identity(assets["spm_model"].asset_path),
                 "do_lower_case": tf.constant(do_lower_case),
             },
             input_signature=[],
         )
-        signatures["serving_default"] = module.text_fn.get_concrete_function()
-        signatures["serving_text_pair"] = module.text_pair_fn.get_concrete_function()
-        signatures["tokenization_info"] = module.tokenization_info_fn.get_concrete_function()
+        signatures["serving_default"] = text_fn.get_concrete_function()
+        signatures["serving_text_pair"] = text_pair_fn.get_concrete_function()
+        signatures["tokenization_info"] = tokenization_info_fn.get_concrete_function()
     # The tf.Variables the functions capture, tracked directly: through the Keras variables alone the
     # TF1-style loaders (TensorFlow Serving, `saved_model_cli run`) find them uninitialised.
     captured, seen = [], set()

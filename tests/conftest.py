@@ -1,8 +1,12 @@
 import importlib.util
 import os
+import tempfile
 
 # Quiet TensorFlow's start-up banners in test output; keep determinism of CPU kernels.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The in-graph tokenizer's Unicode tables (albert_tf.text.in_graph.tables) are built once and read by
+# every test worker and every CLI process the tests start; kept apart from the user's own cache.
+os.environ.setdefault("ALBERT_TF_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"albert_tf_tests_{os.getuid()}"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

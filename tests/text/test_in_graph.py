@@ -369,3 +369,28 @@ def test_shared_pipeline_stays_out_of_tracking(tokenizer, layer):
     children = tf.train.TrackableView(twin).children(twin)
     assert not any(child is twin._pipeline for child in children.values()), sorted(children)
     assert any(child is twin._pipeline.op_strings for child in children.values()), sorted(children)
+
+
+def test_unicode_tables_come_back_from_the_disk_cache_unchanged(tmp_path, monkeypatch):
+    """The tables are built once per Python and Unicode version and kept on disk; what is read back
+    is what was built, and an unreadable cache file (a killed writer) is built again."""
+    from albert_tf.text.in_graph import tables
+
+    monkeypatch.setenv("ALBERT_TF_CACHE_DIR", str(tmp_path))
+    built = tables.CharacterTables(True)  # nothing cached yet: builds and writes
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("unicode_tables_lower1-")]
+    loaded = tables.CharacterTables(True)
+    names = ("keys", "value_splits", "value_code_points", "class_starts", "class_codes", "sigma_producers")
+    for name in names:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(built, name), err_msg=name)
+    assert len(built.keys) > 1000 and built.keys.dtype == np.int32
+
+    tables.whitespace_run_regex.cache_clear()
+    try:
+        pattern = tables.whitespace_run_regex()
+        (cached,) = tmp_path.glob("unicode_whitespace-*.npz")
+        cached.write_bytes(b"half-written")
+        tables.whitespace_run_regex.cache_clear()
+        assert tables.whitespace_run_regex() == pattern and pattern.startswith("[\\x{9}-\\x{d}")
+    finally:
+        tables.whitespace_run_regex.cache_clear()

@@ -3,7 +3,8 @@
 The kills are deterministic: `ALBERT_TF_TEST_KILL_AT=<point>:<step>` makes the engine SIGKILL itself at
 a named point (`albert_tf.training.interruption.kill_point`). One output folder is killed at every point
 in turn, each rerun resuming the previous kill (so each kill is followed by a rerun), and the last rerun
-finishes; every output is then compared with an uninterrupted run's (<= 1e-6 on floats).
+finishes; every output is then compared with an uninterrupted run's (<= 1e-6 on floats). These cases
+hold the assertions of the earlier single-kill tests of `test_finetune_cli` and `test_pretrain_cli`.
 """
 
 import csv
@@ -135,6 +136,8 @@ def test_finetune_killed_at_every_point_ends_like_an_uninterrupted_run(fixtures,
 
     history = json.loads((killed / "eval_history.json").read_text())
     assert [e["global_step"] for e in history] == [4, 8, 12]
+    resumed = json.loads((killed / "results.json").read_text())
+    assert "resumed_from" in resumed and resumed["train_steps"] == 12
     assert_same_files(straight, killed, ["eval_history.json", "train_metrics.csv", "eval_results.txt",
                                          "best_trial.txt", "test_results.tsv", "submit_results.tsv"])
     assert sorted(os.listdir(straight / "best")) == sorted(os.listdir(killed / "best"))
@@ -161,6 +164,10 @@ def test_pretrain_killed_at_every_point_ends_like_an_uninterrupted_run(records, 
     killed = tmp_path / "killed"
     done = kill_in_turn(command, killed, PRETRAIN_KILLS)
     assert "albert-pretrain finished" in done.stdout
+    results = json.loads((straight / "results.json").read_text())
+    assert results["train_batches"] == 12 and "masked_lm_accuracy" in results["eval"]
+    resumed = json.loads((killed / "results.json").read_text())
+    assert "resumed_from" in resumed and resumed["train_batches"] == 12
 
     assert_same_files(straight, killed, ["train_metrics.csv", "eval_results.txt"])
     steps = [row[0] for row in numbers((killed / "train_metrics.csv").read_text())[1:]]
