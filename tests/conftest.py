@@ -26,7 +26,25 @@ def pytest_configure(config):
                                 "(pip install -e '.[test,reference]').")
 
 
+#: Modules whose module-scoped fixtures cost tens of seconds (SavedModel exports, trained runs): under
+#: `pytest -n --dist loadgroup` (the Makefile's default) each stays on one worker, so they are built once.
+ONE_WORKER_MODULES = (
+    "tests/export/test_saved_model.py",
+    "tests/export/test_task_signatures.py",
+    "tests/tools/test_pretrain_cli.py",
+    "tests/tools/test_finetune_cli.py",
+    "tests/training/test_strategy.py",
+)
+#: Started first, so that the longest tests (fresh processes, exports) do not end the run on one worker.
+SLOW_FIRST = ("tests/tools/", "tests/export/", "tests/text/test_in_graph.py", "tests/models/test_task_models.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if module in ONE_WORKER_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable: module order is kept
     if HAVE_TF_MODELS_OFFICIAL:
         return
     skip = pytest.mark.skip(reason="tf-models-official pins TensorFlow 2.20: run by `make test-low`")
