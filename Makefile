@@ -3,9 +3,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# Tests run on 2 cores in CI; -n auto uses every core a machine has, and loadgroup keeps the modules of
-# tests/conftest.py's ONE_WORKER_MODULES on one worker each (their costly fixtures are built once).
-PYTEST_ARGS ?= -n auto --dist loadgroup
+# Tests run on 2 cores in CI; -n auto uses every core a machine has, and loadfile runs each module on one
+# worker, so that module fixtures (exports, trained runs) are built once, not once per worker.
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: demo test test-low test-beam venv clean
 

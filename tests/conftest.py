@@ -26,25 +26,34 @@ def pytest_configure(config):
                                 "(pip install -e '.[test,reference]').")
 
 
-#: Modules whose module-scoped fixtures cost tens of seconds (SavedModel exports, trained runs): under
-#: `pytest -n --dist loadgroup` (the Makefile's default) each stays on one worker, so they are built once.
-ONE_WORKER_MODULES = (
-    "tests/export/test_saved_model.py",
-    "tests/export/test_task_signatures.py",
-    "tests/tools/test_pretrain_cli.py",
+#: The longest modules (fresh processes, exports, measured with `--durations=0`), longest first: started
+#: first, so that none of them ends the run on one worker while the other idles (`--dist loadfile`, the
+#: Makefile's default, keeps each module on one worker, so its fixtures are built once).
+SLOW_FIRST = (
+    "tests/tools/test_resume_after_kill.py",
     "tests/tools/test_finetune_cli.py",
-    "tests/training/test_strategy.py",
+    "tests/tools/test_pretrain_multiworker.py",
+    "tests/export/test_saved_model.py",
+    "tests/tools/test_demo.py",
+    "tests/models/test_task_models.py",
+    "tests/text/test_in_graph.py",
+    "tests/tools/test_pretrain_cli.py",
+    "tests/training/test_pretraining_run.py",
+    "tests/training/test_finetuning.py",
+    "tests/training/test_runner.py",
+    "tests/export/test_task_signatures.py",
+    "tests/tools/test_interrupted_runs.py",
+    "tests/test_docstring_examples.py",
 )
-#: Started first, so that the longest tests (fresh processes, exports) do not end the run on one worker.
-SLOW_FIRST = ("tests/tools/", "tests/export/", "tests/text/test_in_graph.py", "tests/models/test_task_models.py")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    for item in items:
+    def rank(item):
         module = item.nodeid.split("::")[0]
-        if module in ONE_WORKER_MODULES:
-            item.add_marker(pytest.mark.xdist_group(module))
-    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))  # stable: module order is kept
+        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module is kept
     if HAVE_TF_MODELS_OFFICIAL:
         return
     skip = pytest.mark.skip(reason="tf-models-official pins TensorFlow 2.20: run by `make test-low`")
