@@ -226,6 +226,8 @@ def build_serving_module(
     module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
 
     specs = model.serving_inputs()
+    # The tf.functions stay local: as attributes of the module, tf.saved_model.save would trace each one
+    # again in its save context (a third of the export's time); the signatures alone carry them.
     tokens_fn = _signature_function(heads.outputs, specs)
     signatures = {"tokens": tokens_fn.get_concrete_function()}
     for name, (extra_specs, fn) in model.serving_signatures().items():
