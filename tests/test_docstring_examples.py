@@ -28,6 +28,7 @@ MODULES = [
     "albert_tf.data.checks",
     "albert_tf.errors",
     "albert_tf.training.runner",
+    "albert_tf.training.recipe",
     "albert_tf.training.cluster",
     "albert_tf.training.checkpointing",
     "albert_tf.training.callbacks",

@@ -15,6 +15,7 @@ from albert_tf.training.checkpointing import RunRecord, TrainingCheckpoint
 from albert_tf.training.cluster import WorkerRole
 from albert_tf.training.engine import RunSpec, TrainingEngine
 from albert_tf.training.fitting import distributed_dataset, prepare_model_for_fit
+from albert_tf.training.recipe import recipe_warnings
 from albert_tf.training.schedules import WarmupPolynomialDecay
 from albert_tf.training.strategy import (
     STRATEGY_NAMES,
@@ -41,6 +42,7 @@ __all__ = [
     "distributed_dataset",
     "initialise_weights",
     "prepare_model_for_fit",
+    "recipe_warnings",
     "recommended_mixed_precision_policy",
     "select_strategy",
 ]

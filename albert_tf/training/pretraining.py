@@ -26,6 +26,7 @@ from albert_tf.training.engine import PRECISIONS, RunSpec, TrainingEngine
 from albert_tf.training.fitting import distributed_dataset
 from albert_tf.training.interruption import kill_point
 from albert_tf.training.optimizers import create_optimizer
+from albert_tf.training.recipe import recipe_warnings
 from albert_tf.training.strategy import select_strategy
 
 logger = logging.getLogger(__name__)
@@ -128,9 +129,16 @@ def run_pretraining(
     `do_eval`, `eval_results.txt`. A SIGTERM or SIGINT saves a checkpoint at the next step boundary and
     returns with `results["preempted"]` (batch, checkpoint, signal, exit_code); the next call resumes there. `strategy` overrides `options.strategy`
     (a `MultiWorkerMirroredStrategy` must be created before any other TensorFlow op runs).
-    `extra_results` are stored in `results.json` with the run's own (the caller's notes on its input).
+    `extra_results` are stored in `results.json` with the run's own (the caller's notes on its input), and
+    so are the departures from the original recipe that are logged as warnings (`recipe_warnings`, see
+    `albert_tf.training.recipe`).
     """
     options.validate()
+    notes = recipe_warnings(config, options)
+    for note in notes:
+        logger.warning(note)
+    if notes:
+        extra_results = {**(extra_results or {}), "recipe_warnings": notes}
     if strategy is None:
         strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone,
                                    gcp_project=options.gcp_project)

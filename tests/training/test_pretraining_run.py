@@ -95,7 +95,10 @@ def test_loss_falls_and_outputs_are_written(tmp_path):
     assert results["eval"]["global_step"] == 100
     assert {"masked_lm_accuracy", "sentence_order_accuracy", "masked_lm_loss", "sentence_order_loss"} <= set(results["eval"])
     assert "masked_lm_accuracy = " in open(tmp_path / "eval_results.txt").read()
-    assert json.load(open(tmp_path / "results.json"))["train_batches"] == 100
+    saved = json.load(open(tmp_path / "results.json"))
+    assert saved["train_batches"] == 100
+    # LAMB at 2e-2 for a batch of 8: the departure from the recipe is kept beside the results.
+    assert [w.split(":")[0] for w in saved["recipe_warnings"]] == ["--learning_rate 0.02 with LAMB at --train_batch_size 8"]
     assert os.path.exists(tmp_path / "model.keras")
     assert os.listdir(tmp_path / "tensorboard")
     kept = [n for n in os.listdir(tmp_path / "checkpoints") if n.endswith(".index")]
