@@ -29,13 +29,13 @@ import codecs
 import dataclasses
 import glob
 import logging
-import multiprocessing
+import itertools
 import os
 import re
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from albert_tf.text.tokenizer import Utf8DecodeCounter, iter_text_lines
-from data_prep import fileio
+from data_prep import fileio, pools
 
 logger = logging.getLogger("albert_tf.data_prep.corpus")
 
@@ -349,6 +349,17 @@ def _split_document(document: List[str]) -> List[str]:
     return [s for paragraph in document for s in split_sentences(params, paragraph)]
 
 
+def _split_documents(documents: List[List[str]]) -> List[List[str]]:
+    return [_split_document(document) for document in documents]
+
+
+def _batches(items, size: int):
+    """Lists of ``size`` consecutive items (the last one shorter): one pool task each."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
 @dataclasses.dataclass
 class CorpusReport:
     """Counts of a :func:`prepare_corpus` run.
@@ -402,19 +413,20 @@ def prepare_corpus(inputs: Sequence[str], output: str, fmt: str = "lines", num_w
         os.makedirs(directory, exist_ok=True)
     pool = None
     if num_workers > 1:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        pool = context.Pool(num_workers, initializer=_init_split_worker, initargs=(params,))
-        split = pool.imap(_split_document, documents, chunksize=16)
+        pool = pools.start_pool(num_workers, _init_split_worker, (params,))
     else:
         _init_split_worker(params)
-        split = map(_split_document, documents)
+
+    def broken(what: str) -> CorpusError:
+        return CorpusError(f"{output}: {what}; run again, or pass --num_workers 1 to split in this process")
+
+    split = pools.ordered_map(pool, _split_documents, _batches(documents, 16), 4 * num_workers, broken)
     try:
         with open(tmp, "w", encoding="utf-8") as out, tqdm(
             disable=None if progress is None else not progress, unit="doc", desc="split"
         ) as bar:
             first = True
-            for sentences in split:
+            for sentences in itertools.chain.from_iterable(split):
                 bar.update(1)
                 if len(sentences) < min_sentences:
                     report.dropped_documents += 1
@@ -431,9 +443,7 @@ def prepare_corpus(inputs: Sequence[str], output: str, fmt: str = "lines", num_w
             os.remove(tmp)
         raise
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        pools.stop_pool(pool)
     report.invalid_utf8_lines = counter.bad_texts
     if report.documents == 0:
         os.remove(tmp)

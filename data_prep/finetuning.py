@@ -29,18 +29,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import multiprocessing
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Dict, List, Optional, Sequence
 
 from albert_tf.data.schemas import finetuning_schema
 from albert_tf.errors import UserInputError
 from albert_tf.tasks.glue import GLUE_TASKS
-from data_prep import glue, race, squad
+from data_prep import glue, pools, race, squad
 from data_prep.tfexample import ExampleEncoder
 from data_prep.tfrecord import INCOMPLETE_SUFFIX, TFRecordWriter
 
@@ -274,29 +270,6 @@ def _progress(enabled: Optional[bool], **kwargs):
     return tqdm(disable=None if enabled is None else not enabled, dynamic_ncols=True, **kwargs)
 
 
-def _pool(num_workers: int, initargs) -> ProcessPoolExecutor:
-    methods = multiprocessing.get_all_start_methods()
-    # fork starts fastest, but a child forked from a process whose TensorFlow runtime runs threads
-    # (albert-finetune converting in-process, a multi-worker strategy's gRPC server) can deadlock.
-    use_fork = "fork" in methods and "tensorflow" not in sys.modules
-    context = multiprocessing.get_context("fork" if use_fork else "spawn")
-    # An executor, not multiprocessing.Pool: a worker that dies (out of memory, killed) breaks the
-    # executor with an error, where a Pool replaces the worker and waits for its lost chunk for ever.
-    return ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker, initargs=initargs)
-
-
-def _ordered_results(pool: Optional[ProcessPoolExecutor], tasks: list, output_file: str):
-    if pool is None:
-        yield from map(_convert_chunk, tasks)
-        return
-    try:
-        yield from pool.map(_convert_chunk, tasks)
-    except BrokenProcessPool as error:
-        raise FinetuningDataError(
-            f"{output_file}: a conversion worker process died ({error}); rerun, or pass num_workers=1 "
-            "(--num_workers=1) to convert in this process") from None
-
-
 def _merge(totals: dict, stats: dict) -> None:
     for key, value in stats.items():
         if isinstance(value, list):
@@ -327,7 +300,7 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
     totals: dict = {}
     meta_features: List[dict] = []
     next_unique_id = squad.UNIQUE_ID_BASE
-    pool = _pool(num_workers, initargs) if num_workers > 1 else None
+    pool = pools.start_pool(num_workers, _init_worker, initargs) if num_workers > 1 else None
     if pool is None:
         _init_worker(*initargs)
     convert_started = time.time()
@@ -335,7 +308,11 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
         with TFRecordWriter(config.output_file) as writer, _progress(
             config.progress, total=len(examples), unit="ex", desc=f"{config.task_name} {config.split}"
         ) as bar:
-            for output, stats in _ordered_results(pool, tasks, config.output_file):
+            def broken(what: str) -> FinetuningDataError:
+                return FinetuningDataError(
+                    f"{config.output_file}: {what}; rerun, or pass --num_workers=1 to convert in this process")
+
+            for output, stats in pools.ordered_map(pool, _convert_chunk, tasks, 2 * num_workers, broken):
                 if is_squad:
                     for feature in output:
                         feature.unique_id = next_unique_id
@@ -360,8 +337,7 @@ def create_finetuning_data(config: FinetuningDataConfig) -> dict:
                     writer.write(record)
             records = writer.records
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pools.stop_pool(pool)
     convert_seconds = time.time() - convert_started
 
     meta_path = None

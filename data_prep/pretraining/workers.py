@@ -8,22 +8,17 @@ module-global, because pool tasks are plain functions of picklable arguments.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
-import itertools
 import json
-import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
 
 from albert_tf.data.schemas import PRETRAINING_SCHEMA
-from data_prep import token_store
+from data_prep import pools, token_store
 from data_prep.instances import Block, BlockBuilder, InstanceConfig
 from data_prep.masking import MaskingConfig
 from data_prep.pretraining.specs import PretrainingDataError
@@ -110,39 +105,16 @@ def block_task(task) -> Tuple[int, List[bytes], dict]:
     return _WORKER["blocks"](block)
 
 
-def ordered_map(pool: Optional[ProcessPoolExecutor], func, tasks: Iterable, max_in_flight: int) -> Iterator:
-    """``map`` in task order with at most ``max_in_flight`` tasks queued (bounded memory)."""
-    if pool is None:
-        for task in tasks:
-            yield func(task)
-        return
-    pending = collections.deque()
-    iterator = iter(tasks)
-    try:
-        for task in itertools.islice(iterator, max_in_flight):
-            pending.append(pool.submit(func, task))
-        while pending:
-            result = pending.popleft().result()
-            for task in itertools.islice(iterator, 1):
-                pending.append(pool.submit(func, task))
-            yield result
-    except BrokenProcessPool as error:
-        raise PretrainingDataError(
-            f"a data worker process died ({error}); run the same command again to resume, or pass "
-            "--num_workers=1 to work in this process") from None
+def start_pool(num_workers: int, worker_args: tuple):
+    """The worker processes of one job (:func:`data_prep.pools.start_pool`): forked even after TensorFlow
+    loaded, since the workers never call into it."""
+    return pools.start_pool(num_workers, init_pool_worker, worker_args, fork_after_tensorflow=True)
 
 
-def start_pool(num_workers: int, worker_args: tuple) -> ProcessPoolExecutor:
-    """The worker processes of one job.
-
-    An executor, not ``multiprocessing.Pool``: a worker that dies (out of memory, killed) breaks the
-    executor with an error, where a Pool replaces the worker and waits for its lost task for ever.
-    fork starts workers in milliseconds and shares the parent's imports; the workers never call into
-    TensorFlow, which the parent may have imported. Elsewhere, spawn.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    return ProcessPoolExecutor(num_workers, mp_context=context, initializer=init_pool_worker, initargs=worker_args)
+def ordered_map(pool, func, tasks: Iterable, max_in_flight: int) -> Iterator:
+    """:func:`data_prep.pools.ordered_map` with this job's error for a dead worker."""
+    return pools.ordered_map(pool, func, tasks, max_in_flight, lambda what: PretrainingDataError(
+        f"{what}; run the same command again to resume, or pass --num_workers=1 to work in this process"))
 
 
 def default_num_workers() -> int:

@@ -107,3 +107,18 @@ def test_cli_and_parallel_split_give_the_same_file(tmp_path):
     assert (tmp_path / "one.txt").read_text() == (tmp_path / "two.txt").read_text()
     assert len(documents_of(tmp_path / "one.txt")) == 40
     assert cli.main(["--input", str(tmp_path / "nope.txt"), "--output", str(tmp_path / "x.txt")]) == 2
+
+
+def _die(documents):
+    os._exit(9)  # as the kernel's out-of-memory killer would end a worker
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    from data_prep import corpus
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n\n".join(f"{PARAGRAPH} Document {i} ends here." for i in range(40)) + "\n")
+    monkeypatch.setattr(corpus, "_split_documents", _die)
+    with pytest.raises(CorpusError, match=r"out.txt: a worker process died .*--num_workers 1"):
+        prepare_corpus([str(raw)], str(tmp_path / "out.txt"), fmt="lines", num_workers=2)
+    assert sorted(os.listdir(tmp_path)) == ["raw.txt"]  # nothing half-written is left

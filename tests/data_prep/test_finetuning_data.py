@@ -241,5 +241,5 @@ def test_a_dead_worker_is_an_error_not_a_hang(inputs, ft_spm_model, tmp_path):
     code = _DYING_WORKER.format(root=ROOT, glue=inputs["glue"], output=output, spm=ft_spm_model)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.startswith(f"ERROR {output}: a conversion worker process died"), result.stdout
+    assert result.stdout.startswith(f"ERROR {output}: a worker process died"), result.stdout
     assert "--num_workers=1" in result.stdout and not os.path.exists(output)

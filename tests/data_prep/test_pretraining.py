@@ -252,6 +252,6 @@ def test_a_dead_worker_is_an_error_not_a_hang(spm_model, corpus, tmp_path, monke
     from data_prep.pretraining import local
 
     monkeypatch.setattr(local, "block_task", _die)
-    with pytest.raises(PretrainingDataError, match=r"a data worker process died .*run the same command again"):
+    with pytest.raises(PretrainingDataError, match=r"a worker process died .*run the same command again"):
         run(spm_model, corpus, str(tmp_path / "out-{shard}.tfrecord"), num_workers=2, num_output_shards=2)
     assert not glob.glob(str(tmp_path / "out-*.tfrecord"))
