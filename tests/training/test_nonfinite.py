@@ -117,6 +117,18 @@ def test_an_exploding_learning_rate_stops_after_the_consecutive_bad_steps(tmp_pa
     assert f"step {stop}:" in message and latest in message
 
 
+def test_the_stop_is_a_one_line_error_with_exit_status_2(capsys):
+    from tools.flags import cli_entry_point
+
+    @cli_entry_point("albert-example")
+    def stopped(argv):
+        raise NonFiniteTrainingError("step 5: 3 updates in a row skipped (--max_consecutive_bad_steps 3)")
+
+    assert stopped([]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "--max_consecutive_bad_steps 3" in err
+
+
 MIRRORED_SCRIPT = textwrap.dedent(
     """
     import json
