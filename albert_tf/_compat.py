@@ -126,8 +126,8 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
 
     Subclasses implement the public `build` / `update_step` and call `self._variable_index(variable)`
     for their slots and `self._commit(variable, value)` for every assignment in `update_step`.
-    Differences from a stock Keras optimizer, all so that training matches the original (one device,
-    one batch) at the same global batch:
+    Differences from a stock Keras optimizer, the first three so that training matches the original (one
+    device, one batch) at the same global batch:
 
     * `global_clipnorm` clips the gradient *after* it has been summed over replicas, with
       `tf.clip_by_global_norm` (the original's op), instead of each replica's partial gradient.
@@ -136,6 +136,10 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     * With `gradient_accumulation_steps` under a multi-replica strategy (where Keras' accumulation
       fails), every micro-step all-reduces and computes the update, and `_commit` keeps it only on every
       `gradient_accumulation_steps`-th step: the memory saving remains, the communication saving does not.
+    * Beyond the original: an update whose summed (and clipped) gradient holds a NaN or Inf changes no
+      variable and no slot, and is counted in `nonfinite_updates_skipped` /
+      `consecutive_nonfinite_updates` (the original and Keras turn every weight into NaN for the rest
+      of the run).
 
     Example (a plain SGD on this base: the clip sees the whole gradient [3, 4], as the original's did):
 
@@ -321,6 +325,13 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     def consecutive_nonfinite_updates(self):
         """The skipped updates since the last applied one (an int64 variable)."""
         return self._nonfinite_streak
+
+    def scale_loss(self, loss):
+        # A non-finite loss whose gradients are finite (a NaN or Inf in a term no weight feeds) skips the
+        # update too: multiplying by NaN makes every gradient NaN, multiplying by 1 changes no bit.
+        loss = super().scale_loss(loss)
+        finite = tf.math.is_finite(loss)
+        return loss * tf.stop_gradient(tf.where(finite, tf.ones_like(loss), tf.fill(tf.shape(loss), float("nan"))))
 
     def _count_nonfinite_update(self, grads):
         """Whether every gradient is finite; counts the update as skipped when not. A skipped update

@@ -51,6 +51,21 @@ def test_a_nonfinite_gradient_changes_no_variable_and_no_slot(optimizer_class, c
     assert int(optimizer.nonfinite_updates_skipped.numpy()) == 2
 
 
+def test_a_nonfinite_loss_with_finite_gradients_is_skipped_too():
+    def loss(y_true, y_pred):
+        # The second column feeds the loss but no weight: an Inf there leaves every gradient finite.
+        return tf.reduce_mean(tf.square(y_pred - y_true[:, :1])) + tf.stop_gradient(tf.reduce_mean(y_true[:, 1:]))
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(LAMBOptimizer(1e-2), loss)
+    y = np.zeros((6, 2), np.float32)
+    y[2:4, 1] = np.inf  # the second batch
+    model.fit(np.ones((6, 2), np.float32), y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.nonfinite_updates_skipped.numpy()) == 1
+    assert int(model.optimizer.iterations.numpy()) == 3
+    assert all(np.isfinite(w.numpy()).all() for w in model.weights)
+
+
 def test_the_counters_are_checkpointed_by_name(tmp_path):
     variable = keras.Variable([1.0])
     optimizer = LAMBOptimizer(0.1)
