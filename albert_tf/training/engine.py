@@ -299,8 +299,9 @@ class TrainingEngine:
         counter = StepCounter(self.checkpoint.step)
         saver = CheckpointSaver(self.checkpoint)
         watcher = PreemptionWatcher(self.strategy, multi_worker=self.role.multi_worker)
-        # The order matters: count, then maybe stop, the CSV row (before its checkpoint, so no kill
-        # separates them), save, evaluate the saved checkpoint, then log.
+        # The order matters: count, stop on a streak of skipped updates (before anything of that step is
+        # written), then maybe stop, the CSV row (before its checkpoint, so no kill separates them), save,
+        # evaluate the saved checkpoint, then log.
         callbacks = [counter, watcher, metrics_csv, saver]
         counters = nonfinite_counters(self.optimizer)
         if counters is not None:
@@ -312,7 +313,7 @@ class TrainingEngine:
                       *spec.callbacks]
         history = {}
         try:
-            self._fit(callbacks, counter, watcher, history)
+            self._fit(done, callbacks, counter, watcher, history)
         except NonFiniteTrainingError as error:
             if self.role.is_chief:
                 self._record_nonfinite_stop(error, counters[0])
@@ -322,10 +323,10 @@ class TrainingEngine:
                             signal_name=watcher.signal_name,
                             nonfinite_steps_skipped=None if counters is None else int(counters[0].numpy()))
 
-    def _fit(self, callbacks, counter, watcher, history):
+    def _fit(self, done, callbacks, counter, watcher, history):
         spec = self.spec
         with watcher:
-            for call in plan_fit_calls(self.step, spec.total_steps, self.save_every, self.steps_per_execution):
+            for call in plan_fit_calls(done, spec.total_steps, self.save_every, self.steps_per_execution):
                 if watcher.requested:
                     break
                 if call.steps_per_execution != self._compiled_for:
