@@ -126,8 +126,8 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
 
     Subclasses implement the public `build` / `update_step` and call `self._variable_index(variable)`
     for their slots and `self._commit(variable, value)` for every assignment in `update_step`.
-    Differences from a stock Keras optimizer, all so that training matches the original (one device,
-    one batch) at the same global batch:
+    Differences from a stock Keras optimizer, the first three so that training matches the original (one
+    device, one batch) at the same global batch:
 
     * `global_clipnorm` clips the gradient *after* it has been summed over replicas, with
       `tf.clip_by_global_norm` (the original's op), instead of each replica's partial gradient.
@@ -136,6 +136,10 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     * With `gradient_accumulation_steps` under a multi-replica strategy (where Keras' accumulation
       fails), every micro-step all-reduces and computes the update, and `_commit` keeps it only on every
       `gradient_accumulation_steps`-th step: the memory saving remains, the communication saving does not.
+    * Beyond the original: an update whose summed (and clipped) gradient holds a NaN or Inf changes no
+      variable and no slot, and is counted in `nonfinite_updates_skipped` /
+      `consecutive_nonfinite_updates` (the original and Keras turn every weight into NaN for the rest
+      of the run).
 
     Example (a plain SGD on this base: the clip sees the whole gradient [3, 4], as the original's did):
 
@@ -181,23 +185,59 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
         return super()._clip_gradients(grads)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        """Patch optimizer_clip_after_cross_replica_sum: all-reduce, then `tf.clip_by_global_norm`, then
-        the per-replica `update_step` (see `_clip_gradients` for the defect and the reproduction)."""
-        if not self.global_clipnorm:
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        """Patch optimizer_clip_after_cross_replica_sum and optimizer_skip_nonfinite_updates: all-reduce,
+        then `tf.clip_by_global_norm`, then the per-replica `update_step`, kept only where every summed
+        gradient is finite (see `_clip_gradients` for the clipping defect, `_update_if_finite` for the
+        skip)."""
         variables = [v.value if isinstance(v, keras.Variable) else v for v in trainable_variables]
-        replica_context = tf.distribute.get_replica_context()
-        if replica_context is not None and replica_context.num_replicas_in_sync > 1:
-            grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
-        grads, _ = tf.clip_by_global_norm(list(grads), self.global_clipnorm)
+        if self.global_clipnorm:
+            replica_context = tf.distribute.get_replica_context()
+            if replica_context is not None and replica_context.num_replicas_in_sync > 1:
+                grads = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
+            grads, _ = tf.clip_by_global_norm(list(grads), self.global_clipnorm)
+            grads_and_vars = list(zip(grads, variables))
+        else:
+            grads_and_vars = self._all_reduce_sum_gradients(list(zip(grads, variables)))
+        # Checked after the sum (every replica sees the same verdict) and after the clip (a finite
+        # gradient whose global norm overflows is clipped to NaN).
+        finite = self._count_nonfinite_update([g for g, _ in grads_and_vars])
         # The gradients are already summed, so go straight to the per-replica variable update rather
         # than through the base class, which would all-reduce them a second time.
         tf.__internal__.distribute.interim.maybe_merge_call(
-            self._distributed_tf_update_step,
+            self._distributed_guarded_update,
             self._distribution_strategy,
-            list(zip(grads, variables)),
+            grads_and_vars,
             learning_rate,
+            finite,
         )
+
+    def _distributed_guarded_update(self, distribution, grads_and_vars, learning_rate, finite):
+        for grad, var in grads_and_vars:
+            distribution.extended.update(
+                var, self._update_if_finite, args=(grad, learning_rate, finite), group=False
+            )
+
+    def _update_if_finite(self, variable, gradient, learning_rate, finite):
+        """Patch optimizer_skip_nonfinite_updates: an update with a NaN/Inf gradient changes nothing.
+
+        Why not public: the update must be skipped after the cross-replica sum and clip, which only
+        happen in the private `_backend_update_step` (see `_clip_gradients`), and without a `tf.cond`
+        around the update, which does a `merge_call` (refused inside a cond under `MirroredStrategy`,
+        see `_backend_apply_gradients`); so `_commit` selects the old value instead.
+        Upstream defect: Keras optimizers apply a non-finite gradient, so one bad batch turns every
+        weight and Adam moment into NaN for the rest of the run; only `LossScaleOptimizer` skips such
+        steps, and only under float16.
+        Reproduction:
+            v = keras.Variable([1.0]); keras.optimizers.SGD(0.1).apply([keras.ops.array([float("nan")])], [v])
+            v.numpy()  # [nan]
+        Checked on keras 3.13.0 and 3.15.1 / tensorflow 2.20.0 and 2.21.0.
+        """
+        # `extended.update` calls this once per device in turn, so the flag is never shared.
+        self._update_finite = finite
+        try:
+            return self.update_step(gradient, variable, learning_rate)
+        finally:
+            self._update_finite = None
 
     def _get_current_learning_rate(self):
         """Patch optimizer_schedule_at_update_count: a schedule sees the update count, not micro-steps.
@@ -257,10 +297,63 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
 
     def _commit(self, variable, value):
         """Assigns `value`, or keeps `variable` on a micro-step that only accumulates (patch
-        optimizer_accumulation_across_replicas)."""
+        optimizer_accumulation_across_replicas) and on an update with a non-finite gradient (patch
+        optimizer_skip_nonfinite_updates)."""
+        keep = getattr(self, "_update_finite", None)
         if self._accumulates_across_replicas():
-            value = tf.where(self._is_accumulation_boundary(), value, tf.convert_to_tensor(variable))
+            boundary = self._is_accumulation_boundary()
+            keep = boundary if keep is None else tf.logical_and(boundary, keep)
+        if keep is not None:
+            value = tf.where(keep, value, tf.convert_to_tensor(variable))
         self.assign(variable, value)
+
+    def build(self, variables):
+        super().build(variables)
+        # Plain tf.Variables held by name: Keras checkpoints its own `_variables` list by position, so a
+        # Keras variable here would shift the slots of every checkpoint written before these counters.
+        with tf.init_scope():
+            self._nonfinite_skipped = _update_counter("nonfinite_updates_skipped")
+            self._nonfinite_streak = _update_counter("consecutive_nonfinite_updates")
+
+    @property
+    def nonfinite_updates_skipped(self):
+        """Updates skipped so far because a summed gradient was NaN or Inf (an int64 variable,
+        checkpointed with the optimizer)."""
+        return self._nonfinite_skipped
+
+    @property
+    def consecutive_nonfinite_updates(self):
+        """The skipped updates since the last applied one (an int64 variable)."""
+        return self._nonfinite_streak
+
+    def scale_loss(self, loss):
+        # A non-finite loss whose gradients are finite (a NaN or Inf in a term no weight feeds) skips the
+        # update too: multiplying by NaN makes every gradient NaN, multiplying by 1 changes no bit.
+        loss = super().scale_loss(loss)
+        finite = tf.math.is_finite(loss)
+        return loss * tf.stop_gradient(tf.where(finite, tf.ones_like(loss), tf.fill(tf.shape(loss), float("nan"))))
+
+    def _count_nonfinite_update(self, grads):
+        """Whether every gradient is finite; counts the update as skipped when not. A skipped update
+        still advances `iterations`: the schedule stays a function of the batches consumed, so a resume
+        and a run without skips reach the same rate at the same batch."""
+        checks = [
+            tf.reduce_all(tf.math.is_finite(g.values if isinstance(g, tf.IndexedSlices) else g))
+            for g in grads
+            if g is not None
+        ]
+        finite = tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+        decided = tf.constant(True)
+        if self._accumulates_across_replicas():
+            # A micro-step that only accumulates applies nothing, so it neither skips nor succeeds.
+            decided = self._is_accumulation_boundary()
+        skipped = tf.logical_and(decided, tf.logical_not(finite))
+        self._nonfinite_skipped.assign_add(tf.cast(skipped, tf.int64))
+        streak = self._nonfinite_streak
+        self._nonfinite_streak.assign(
+            tf.where(skipped, streak + 1, tf.where(decided, tf.zeros_like(streak), streak))
+        )
+        return finite
 
     def _accumulates_across_replicas(self):
         return (
@@ -286,6 +379,11 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
 
 
 
+
+
+def _update_counter(name):
+    return tf.Variable(0, dtype=tf.int64, trainable=False, name=name,
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
 # ---------------------------------------------------------------------------------------------------

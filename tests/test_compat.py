@@ -60,11 +60,32 @@ def test_patch_optimizer_clip_after_cross_replica_sum():
     import tensorflow as tf
 
     optimizer = keras.optimizers.SGD(global_clipnorm=1.0)
-    for name in ("_clip_gradients", "_backend_update_step", "_distributed_tf_update_step", "_distribution_strategy"):
+    for name in ("_clip_gradients", "_backend_update_step", "_all_reduce_sum_gradients", "_distribution_strategy"):
         assert hasattr(optimizer, name), f"patch optimizer_clip_after_cross_replica_sum: Optimizer.{name} moved"
     assert callable(getattr(getattr(getattr(tf.__internal__, "distribute", None), "interim", None), "maybe_merge_call", None)), (
         "patch optimizer_clip_after_cross_replica_sum: tf.__internal__.distribute.interim.maybe_merge_call moved"
     )
+
+
+def test_patch_optimizer_skip_nonfinite_updates():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from albert_tf.training.optimizers import AdamWeightDecayOptimizer
+
+    variable = keras.Variable([1.0])
+    keras.optimizers.SGD(0.1).apply([keras.ops.array([float("nan")])], [variable])
+    # The defect; if Keras starts skipping such updates itself, the patch can go.
+    assert np.isnan(variable.numpy()).all(), "patch optimizer_skip_nonfinite_updates: Keras now skips NaN updates"
+    optimizer = keras.optimizers.SGD()
+    for name in ("_backend_update_step", "_all_reduce_sum_gradients", "_distribution_strategy"):
+        assert hasattr(optimizer, name), f"patch optimizer_skip_nonfinite_updates: Optimizer.{name} moved"
+    variable = keras.Variable([1.0])
+    guarded = AdamWeightDecayOptimizer(0.1)
+    guarded.apply([tf.constant([float("nan")])], [variable])
+    assert variable.numpy().tolist() == [1.0], "patch optimizer_skip_nonfinite_updates: the NaN update was applied"
+    assert int(guarded.nonfinite_updates_skipped.numpy()) == 1, "patch optimizer_skip_nonfinite_updates: not counted"
 
 
 def test_patch_optimizer_schedule_at_update_count():
@@ -123,7 +144,7 @@ def test_optimizer_seam_helpers_override_nothing_in_keras():
     from albert_tf._compat import OriginalUpdateOptimizer
 
     for name in ("_variable_index", "_commit", "_accumulates_across_replicas", "_is_accumulation_boundary",
-                 "_assign_per_replica"):
+                 "_assign_per_replica", "_distributed_guarded_update", "_update_if_finite", "_count_nonfinite_update"):
         assert name in vars(OriginalUpdateOptimizer), name
         assert not hasattr(keras.optimizers.Optimizer, name), f"OriginalUpdateOptimizer.{name} now overrides Keras"
 

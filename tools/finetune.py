@@ -78,6 +78,9 @@ def build_parser():
     p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
     add_bool(p, "jit_compile", False, "compile steps with XLA")
+    p.add_argument("--max_consecutive_bad_steps", type=int, default=3,
+                   help="stop after this many updates in a row skipped for a NaN/Inf loss or gradient, keeping the last "
+                        "checkpoint (0: skip them and never stop)")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress output (0: none)")
     add_bool(p, "strict", False, "refuse records whose summary says --max_seq_length cut more than 10%% of the "
@@ -326,6 +329,7 @@ def run(args):
         **strategy_options(args),
         precision=args.precision,
         jit_compile=args.jit_compile,
+        max_consecutive_bad_steps=args.max_consecutive_bad_steps,
         seed=args.seed,
         verbose=args.verbose,
         export_dir=args.export_dir,

@@ -102,6 +102,9 @@ def build_parser():
     add_bool(p, "dynamic_masking", False, "draw fresh n-gram masks in tf.data every epoch instead of the records' static masks")
     p.add_argument("--log_every_steps", type=int, default=100,
                    help="TensorBoard scalars every this many steps (and at every checkpoint)")
+    p.add_argument("--max_consecutive_bad_steps", type=int, default=3,
+                   help="stop after this many updates in a row skipped for a NaN/Inf loss or gradient, keeping the last "
+                        "checkpoint (0: skip them and never stop)")
     p.add_argument("--shard_input_by", choices=["file", "record"], default="file",
                    help="file: each worker reads its own share of the files (needs a file per worker); record: every "
                         "worker reads all files and keeps its rows of each global batch (the batches of one process)")
@@ -178,6 +181,7 @@ def main(argv=None):
         jit_compile=args.jit_compile,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_every_steps=args.log_every_steps,
+        max_consecutive_bad_steps=args.max_consecutive_bad_steps,
         seed=args.seed,
         verbose=args.verbose,
     )

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from albert_tf.errors import UserInputError
 from albert_tf.training.checkpointing import TrainingCheckpoint
 from albert_tf.training.interruption import EXIT_CODES, kill_point
 
@@ -35,6 +36,52 @@ class StepCounter(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step.assign_add(self.steps_per_execution)
         kill_point("after_step", self.step, span=self.steps_per_execution)
+
+
+class NonFiniteTrainingError(UserInputError):
+    """The run stopped after `--max_consecutive_bad_steps` updates in a row were skipped for a NaN/Inf
+    loss or gradient (a console script exits with status 2, as for any bad input)."""
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Warns at every step whose update the optimizer skipped for a NaN/Inf loss or gradient, and stops
+    the run after `max_consecutive` skipped updates in a row (0: never stops).
+
+    The stop raises `NonFiniteTrainingError` from the step, before the metrics row and the checkpoint,
+    so the newest checkpoint stays the last one saved before the streak and the next run resumes there.
+    Put it right after `StepCounter`. `skipped` and `streak` are the optimizer's counters
+    (`OriginalUpdateOptimizer.nonfinite_updates_skipped` / `consecutive_nonfinite_updates`).
+    """
+
+    def __init__(self, skipped, streak, step, max_consecutive: int, last_checkpoint=lambda: None):
+        super().__init__()
+        self.skipped = skipped
+        self.streak = streak
+        self.step = step
+        self.max_consecutive = max_consecutive
+        self.last_checkpoint = last_checkpoint
+        self._reported = int(skipped.numpy())
+        self._previous_step = int(step.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.step.numpy())
+        skipped = int(self.skipped.numpy())
+        if skipped > self._reported:
+            # With several steps per execution only the span is known.
+            where = f"step {step}" if step - self._previous_step == 1 else f"steps {self._previous_step + 1}-{step}"
+            logger.warning("%s: %d update(s) skipped for a NaN/Inf loss or gradient (%d in this run)",
+                           where, skipped - self._reported, skipped)
+            self._reported = skipped
+        self._previous_step = step
+        streak = int(self.streak.numpy())
+        if self.max_consecutive and streak >= self.max_consecutive:
+            checkpoint = self.last_checkpoint()
+            kept = f"the last checkpoint {checkpoint} is kept" if checkpoint else "no checkpoint was saved yet"
+            raise NonFiniteTrainingError(
+                f"step {step}: {streak} updates in a row skipped for a NaN/Inf loss or gradient "
+                f"(--max_consecutive_bad_steps {self.max_consecutive}); {kept}: rerun with a lower "
+                "--learning_rate to resume from it."
+            )
 
 
 class CheckpointSaver(keras.callbacks.Callback):
@@ -86,6 +133,9 @@ class ScalarLogger(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             values["learning_rate"] = float(np.asarray(_current_learning_rate(optimizer)))
+            skipped = nonfinite_counters(optimizer)
+            if skipped is not None:
+                values["nonfinite_steps_skipped"] = float(skipped[0].numpy())
         with self._writer.as_default():
             for key, value in values.items():
                 tf.summary.scalar(key, value, step=step)
@@ -98,6 +148,14 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._write(logs)
+
+
+def nonfinite_counters(optimizer):
+    """`(skipped, streak)`, the optimizer's counters of updates skipped for a NaN/Inf gradient, or None
+    for an optimizer that does not skip them (anything but `OriginalUpdateOptimizer`)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
+    skipped = getattr(inner, "nonfinite_updates_skipped", None)
+    return None if skipped is None else (skipped, inner.consecutive_nonfinite_updates)
 
 
 def _current_learning_rate(optimizer):

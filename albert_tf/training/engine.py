@@ -51,9 +51,12 @@ from albert_tf.training.callbacks import (
     CheckpointSaver,
     EvaluateAtCheckpoint,
     MetricsCSV,
+    NonFiniteGuard,
+    NonFiniteTrainingError,
     PreemptionWatcher,
     ScalarLogger,
     StepCounter,
+    nonfinite_counters,
 )
 from albert_tf.training.checkpointing import RunRecord, TrainingCheckpoint, read_json, write_json
 from albert_tf.training.cluster import WorkerRole
@@ -108,6 +111,7 @@ class RunSpec:
     log_every_steps: int = 100
     seed: int = 12345
     verbose: int = 1
+    max_consecutive_bad_steps: int = 3
     best_key: Optional[str] = None
     evaluate: Optional[Callable[["TrainingEngine"], dict]] = None
     callbacks: Sequence[keras.callbacks.Callback] = ()
@@ -121,7 +125,8 @@ class RunSpec:
 
 
 #: The flags of every run, with the same names in `PretrainingOptions` and `FinetuningOptions`.
-SHARED_OPTIONS = ("output_dir", "precision", "jit_compile", "iterations_per_loop", "log_every_steps", "seed", "verbose")
+SHARED_OPTIONS = ("output_dir", "precision", "jit_compile", "iterations_per_loop", "log_every_steps", "seed", "verbose",
+                  "max_consecutive_bad_steps")
 
 
 @dataclasses.dataclass
@@ -135,6 +140,8 @@ class TrainOutcome:
     preempted: bool = False
     last_checkpoint: Optional[str] = None
     signal_name: Optional[str] = None
+    #: Updates skipped for a NaN/Inf loss or gradient over the whole run (None: the optimizer never skips).
+    nonfinite_steps_skipped: Optional[int] = None
 
     @property
     def exit_code(self) -> int:
@@ -292,14 +299,32 @@ class TrainingEngine:
         counter = StepCounter(self.checkpoint.step)
         saver = CheckpointSaver(self.checkpoint)
         watcher = PreemptionWatcher(self.strategy, multi_worker=self.role.multi_worker)
-        # The order matters: count, then maybe stop, the CSV row (before its checkpoint, so no kill
-        # separates them), save, evaluate the saved checkpoint, then log.
+        # The order matters: count, stop on a streak of skipped updates (before anything of that step is
+        # written), then maybe stop, the CSV row (before its checkpoint, so no kill separates them), save,
+        # evaluate the saved checkpoint, then log.
         callbacks = [counter, watcher, metrics_csv, saver]
+        counters = nonfinite_counters(self.optimizer)
+        if counters is not None:
+            callbacks.insert(1, NonFiniteGuard(*counters, self.checkpoint.step, spec.max_consecutive_bad_steps,
+                                               last_checkpoint=lambda: tf.train.latest_checkpoint(self.checkpoint_dir)))
         if self.evaluation is not None:
             callbacks.append(EvaluateAtCheckpoint(self.evaluation.after_checkpoint, self.checkpoint.step))
         callbacks += [ScalarLogger(self.path("tensorboard", "train"), self.checkpoint.step, spec.log_every_steps),
                       *spec.callbacks]
         history = {}
+        try:
+            self._fit(done, callbacks, counter, watcher, history)
+        except NonFiniteTrainingError as error:
+            if self.role.is_chief:
+                self._record_nonfinite_stop(error, counters[0])
+            raise
+        metrics = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in history.items() if v}
+        return TrainOutcome(metrics=metrics, preempted=watcher.requested, last_checkpoint=saver.last_path,
+                            signal_name=watcher.signal_name,
+                            nonfinite_steps_skipped=None if counters is None else int(counters[0].numpy()))
+
+    def _fit(self, done, callbacks, counter, watcher, history):
+        spec = self.spec
         with watcher:
             for call in plan_fit_calls(done, spec.total_steps, self.save_every, self.steps_per_execution):
                 if watcher.requested:
@@ -311,10 +336,15 @@ class TrainingEngine:
                 dataset = distributed_dataset(self.strategy, spec.train_dataset_fn, spec.batch_size, call.start)
                 fitted = self.model.fit(dataset, epochs=call.epochs, steps_per_epoch=call.steps_per_epoch,
                                         callbacks=callbacks, shuffle=False, verbose=self.verbose)
-                history = {k: history.get(k, []) + list(v) for k, v in fitted.history.items()}
-        metrics = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in history.items() if v}
-        return TrainOutcome(metrics=metrics, preempted=watcher.requested, last_checkpoint=saver.last_path,
-                            signal_name=watcher.signal_name)
+                history.update({k: history.get(k, []) + list(v) for k, v in fitted.history.items()})
+
+    def _record_nonfinite_stop(self, error, skipped):
+        # The run ends with an error, not through the run's own results: results.json still says why.
+        path = self.path("results.json")
+        results = read_json(path) or {}
+        results.update(self.results, nonfinite_steps_skipped=int(skipped.numpy()),
+                       nonfinite_stop={"step": self.step, "reason": str(error)})
+        write_json(path, results)
 
     # ----------------------------------------------------------------------------------------------- end
     def restore_best(self) -> bool:

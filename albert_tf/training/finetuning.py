@@ -87,6 +87,8 @@ class FinetuningOptions:
     jit_compile: bool = False
     seed: int = 12345
     verbose: int = 1
+    #: Stop after this many updates in a row skipped for a NaN/Inf loss or gradient (0: never stop).
+    max_consecutive_bad_steps: int = 3
     #: SavedModel folder written after training (None: `<output_dir>/saved_model`); `export=False` skips it.
     export_dir: Optional[str] = None
     export: bool = True
@@ -119,6 +121,8 @@ class FinetuningOptions:
             raise ValueError(f"--warmup_step must be >= 0, got {self.warmup_step}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}.")
+        if self.max_consecutive_bad_steps < 0:
+            raise ValueError(f"--max_consecutive_bad_steps must be >= 0, got {self.max_consecutive_bad_steps}.")
 
 
 @dataclasses.dataclass
@@ -264,6 +268,8 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
             results["train_note"] = note
         else:
             results["train"] = outcome.metrics
+            if outcome.nonfinite_steps_skipped is not None:
+                results["nonfinite_steps_skipped"] = outcome.nonfinite_steps_skipped
             if outcome.preempted:
                 results["preempted"] = outcome.stop_record("step", engine.step)
                 logger.warning("stopped by %s at step %d; checkpoint %s; run again to resume",

@@ -64,6 +64,8 @@ class PretrainingOptions:
     log_every_steps: int = 100
     seed: int = 12345
     verbose: int = 1
+    #: Stop after this many updates in a row skipped for a NaN/Inf loss or gradient (0: never stop).
+    max_consecutive_bad_steps: int = 3
 
     def validate(self):
         for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps",
@@ -71,8 +73,9 @@ class PretrainingOptions:
                      "log_every_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
-        if self.num_warmup_steps < 0:
-            raise ValueError(f"--num_warmup_steps must be >= 0, got {self.num_warmup_steps}.")
+        for name in ("num_warmup_steps", "max_consecutive_bad_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}.")
         if self.train_batch_size % self.gradient_accumulation_steps:
@@ -193,6 +196,8 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
                     results[key] = previous[key]
         else:
             results["train"] = outcome.metrics
+            if outcome.nonfinite_steps_skipped is not None:
+                results["nonfinite_steps_skipped"] = outcome.nonfinite_steps_skipped
             if outcome.preempted:
                 results["preempted"] = outcome.stop_record("batch", engine.step)
         results["train_batches"] = engine.step
@@ -215,7 +220,7 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
         write_eval_results(engine.path("eval_results.txt"), evaluated, append=True)
 
     if previous:
-        results = {**{k: v for k, v in previous.items() if k not in ("preempted", "note")}, **results}
+        results = {**{k: v for k, v in previous.items() if k not in ("preempted", "note", "nonfinite_stop")}, **results}
     engine.write_results(results)
     if "preempted" not in results:  # a preempted run has seconds to exit: no plotting then
         engine.write_curves(steps_per_row=engine.save_every)

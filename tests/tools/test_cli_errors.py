@@ -58,6 +58,7 @@ def cases(d):
             "missing config": [f"--albert_config_file={d}/nothere.json"] + pretrain_args[1:],
             "bad batch size": pretrain_args + ["--train_batch_size=0"],
             "too long sequences": pretrain_args[:3] + ["--max_seq_length=128"],
+            "negative bad-step limit": pretrain_args + ["--max_consecutive_bad_steps=-1"],
         }),
     }
 
