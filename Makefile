@@ -4,8 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # Tests run on 2 cores in CI; -n auto uses every core a machine has, and loadfile runs each module on one
-# worker, so that module fixtures (exports, trained runs) are built once, not once per worker.
-PYTEST_ARGS ?= -n auto --dist loadfile
+# worker, so that module fixtures (exports, trained runs) are built once, not once per worker, and in the
+# order tests/conftest.py gives (the longest modules first), not by their number of tests.
+PYTEST_ARGS ?= -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-low test-beam venv clean
 

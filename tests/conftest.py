@@ -28,7 +28,8 @@ def pytest_configure(config):
 
 #: The longest modules (fresh processes, exports, measured with `--durations=0`), longest first: started
 #: first, so that none of them ends the run on one worker while the other idles (`--dist loadfile`, the
-#: Makefile's default, keeps each module on one worker, so its fixtures are built once).
+#: Makefile's default, keeps each module on one worker, so its fixtures are built once; with
+#: `--no-loadscope-reorder` it hands out modules in this order, not by their number of tests).
 SLOW_FIRST = (
     "tests/tools/test_resume_after_kill.py",
     "tests/tools/test_finetune_cli.py",
@@ -47,7 +48,7 @@ SLOW_FIRST = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture scope, which would undo this
 def pytest_collection_modifyitems(config, items):
     def rank(item):
         module = item.nodeid.split("::")[0]

@@ -392,5 +392,10 @@ def test_unicode_tables_come_back_from_the_disk_cache_unchanged(tmp_path, monkey
         cached.write_bytes(b"half-written")
         tables.whitespace_run_regex.cache_clear()
         assert tables.whitespace_run_regex() == pattern and pattern.startswith("[\\x{9}-\\x{d}")
+        # A cache that cannot be written (here a file stands where the folder should be) only costs time.
+        (tmp_path / "file").write_text("")
+        monkeypatch.setenv("ALBERT_TF_CACHE_DIR", str(tmp_path / "file" / "cache"))
+        tables.whitespace_run_regex.cache_clear()
+        assert tables.whitespace_run_regex() == pattern
     finally:
         tables.whitespace_run_regex.cache_clear()

@@ -83,14 +83,16 @@ def _cached_arrays(name: str, build) -> dict:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         pass  # absent, unreadable or half-written by a killed process: build it
     arrays = build()
+    tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home: correct, only slower
+    except OSError:  # a read-only home or a full disk: correct, only slower
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
     return arrays
 
 
