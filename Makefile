@@ -34,7 +34,8 @@ VENV_LOW := .venv-low
 LOW_TESTS := tests/layers tests/models/test_backbone.py tests/models/test_pretrainer.py \
 	tests/models/test_classifier.py tests/training/test_optimizers.py tests/training/test_runner.py \
 	tests/checkpoints/test_keras_hub_converter.py tests/checkpoints/test_original.py \
-	tests/checkpoints/test_huggingface_parity.py tests/export/test_saved_model.py tests/test_compat.py
+	tests/checkpoints/test_huggingface_parity.py tests/export/test_saved_model.py tests/test_compat.py \
+	tests/training/test_nonfinite.py
 
 $(VENV_LOW)/.installed: setup.cfg pyproject.toml ci/constraints-low.txt
 	$(PYTHON) -m venv $(VENV_LOW)
