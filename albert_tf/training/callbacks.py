@@ -66,21 +66,22 @@ class NonFiniteGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.step.numpy())
         skipped = int(self.skipped.numpy())
-        if skipped > self._reported:
-            # With several steps per execution only the span is known.
-            where = f"step {step}" if step - self._previous_step == 1 else f"steps {self._previous_step + 1}-{step}"
-            logger.warning("%s: %d update(s) skipped for a NaN/Inf loss or gradient (%d in this run)",
-                           where, skipped - self._reported, skipped)
-            self._reported = skipped
-        self._previous_step = step
+        previous, self._previous_step = self._previous_step, step
+        if skipped == self._reported:  # the streak only grows with a skip: nothing more to read
+            return
+        # With several steps per execution only the span is known.
+        where = f"step {step}" if step - previous == 1 else f"steps {previous + 1}-{step}"
+        logger.warning("%s: %d update(s) skipped for a NaN/Inf loss or gradient (%d in this run)",
+                       where, skipped - self._reported, skipped)
+        self._reported = skipped
         streak = int(self.streak.numpy())
         if self.max_consecutive and streak >= self.max_consecutive:
             checkpoint = self.last_checkpoint()
-            kept = f"the last checkpoint {checkpoint} is kept" if checkpoint else "no checkpoint was saved yet"
+            then = (f"the last checkpoint {checkpoint} is kept: rerun with a lower --learning_rate to resume from it"
+                    if checkpoint else "no checkpoint was saved yet: rerun with a lower --learning_rate")
             raise NonFiniteTrainingError(
                 f"step {step}: {streak} updates in a row skipped for a NaN/Inf loss or gradient "
-                f"(--max_consecutive_bad_steps {self.max_consecutive}); {kept}: rerun with a lower "
-                "--learning_rate to resume from it."
+                f"(--max_consecutive_bad_steps {self.max_consecutive}); {then}."
             )
 
 
