@@ -23,7 +23,8 @@ from typing import Optional
 #: The signals a run stops at, with the exit status of each (128 + its number).
 EXIT_CODES = {"SIGTERM": 128 + int(signal.SIGTERM), "SIGINT": 128 + int(signal.SIGINT)}
 
-#: Test only: `<point>[:<step>]` SIGKILLs the run at that point (see `kill_point`). Never set it in a real run.
+#: Test only: `<point>[:<step>[:<signal>]]` SIGKILLs the run at that point, or sends it `<signal>` (see
+#: `kill_point`). Never set it in a real run.
 KILL_AT_ENV = "ALBERT_TF_TEST_KILL_AT"
 KILL_POINTS = ("after_step", "after_checkpoint", "during_evaluation", "during_export")
 
@@ -48,18 +49,20 @@ def kill_point(name: str, step=None, span: int = 1):
     `span` steps ending at `step` match (an execution of several steps). Points: `after_step` (a
     training step, between checkpoints), `after_checkpoint` (saved, not yet evaluated),
     `during_evaluation` (scored, not yet recorded), `during_export` (`model.keras` written under its
-    temporary name, not yet renamed).
+    temporary name, not yet renamed). A third field names another signal to send instead (e.g.
+    `after_step:6:SIGTERM`: a preemption that arrives at step 6, not at a moment a sleep guessed).
     """
     wanted = os.environ.get(KILL_AT_ENV)
     if not wanted:
         return
-    point, _, at = wanted.partition(":")
+    point, _, rest = wanted.partition(":")
     if point != name:
         return
+    at, _, signal_name = rest.partition(":")
     if at:
         if step is None:
             return
         step = int(step.numpy()) if hasattr(step, "numpy") else int(step)
         if not step - span < int(at) <= step:
             return
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), getattr(signal, signal_name or "SIGKILL"))

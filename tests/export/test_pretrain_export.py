@@ -1,27 +1,21 @@
 """albert-pretrain ends with a SavedModel next to model.keras, serving what the saved model.keras computes."""
 
-import subprocess
-
 import numpy as np
 
-from tests.tools.test_pretrain_cli import command, env, records  # noqa: F401  (records is a fixture)
+from tests.tools.test_pretrain_cli import records, straight_pretrain  # noqa: F401  (fixtures)
 
 
-def test_pretrain_writes_a_saved_model(records, tmp_path):  # noqa: F811
+def test_pretrain_writes_a_saved_model(straight_pretrain):  # noqa: F811
     import keras
     import tensorflow as tf
 
     import albert_tf  # noqa: F401  (registers the classes model.keras names)
 
-    output_dir = tmp_path / "run"
-    # Without --spm_model_file: the token signatures only (the string ones are tested in test_saved_model).
-    args = command(records, output_dir)
-    args = [a for a in args if not a.startswith(("--num_train_steps", "--save_checkpoints_steps"))]
-    result = subprocess.run(args + ["--num_train_steps=2", "--save_checkpoints_steps=2"], capture_output=True,
-                            text=True, timeout=900, env=env())
-    assert result.returncode == 0, result.stderr[-3000:]
+    # The session's uninterrupted run, without --spm_model_file: the token signatures only (the string
+    # ones are tested in test_saved_model).
+    output_dir, stdout = straight_pretrain
     assert (output_dir / "saved_model" / "saved_model.pb").exists() and (output_dir / "model.keras").exists()
-    assert "'saved_model'" in result.stdout
+    assert "'saved_model'" in stdout
     served = tf.saved_model.load(str(output_dir / "saved_model")).signatures
     assert set(served) == {"serving_default", "tokens", "mlm", "sop"}
     model = keras.saving.load_model(str(output_dir / "model.keras"))

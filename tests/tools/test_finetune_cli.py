@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from tests.data_prep.generated_text import make_sentence, make_words, train_tiny_model
+from tests.tools.shared_runs import build_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = {"vocab_size": 300, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
@@ -27,9 +28,7 @@ def write_glue(folder, header, rows_per_split, make_row):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory):
-    root = tmp_path_factory.mktemp("finetune_cli")
+def write_inputs(root):
     rng = random.Random(5)
     words = make_words(rng, 60)
 
@@ -38,8 +37,8 @@ def fixtures(tmp_path_factory):
         text = make_sentence(rng, words, 2, 12) + (" good" if label else "")
         return f"{i}\t{text}" if split == "test" else f"{text}\t{label}"
 
-    sst = write_glue(root / "SST-2", {"train": "sentence\tlabel", "dev": "sentence\tlabel", "test": "index\tsentence"},
-                     {"train": 40, "dev": 12, "test": 7}, sst_row)
+    write_glue(root / "SST-2", {"train": "sentence\tlabel", "dev": "sentence\tlabel", "test": "index\tsentence"},
+               {"train": 40, "dev": 12, "test": 7}, sst_row)
 
     def sts_row(split, i):
         a, b = make_sentence(rng, words, 2, 8), make_sentence(rng, words, 2, 8)
@@ -47,10 +46,34 @@ def fixtures(tmp_path_factory):
         return f"{i}\tmain\t2012\t{i}\t0\t0\t0\t{a}\t{b}{score}"
 
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2"
-    sts = write_glue(root / "STS-B", {"train": header + "\tscore", "dev": header + "\tscore", "test": header},
-                     {"train": 24, "dev": 9, "test": 5}, sts_row)
+    write_glue(root / "STS-B", {"train": header + "\tscore", "dev": header + "\tscore", "test": header},
+               {"train": 24, "dev": 9, "test": 5}, sts_row)
     (root / "albert_config.json").write_text(json.dumps(CONFIG))
-    return {"root": root, "spm": train_tiny_model(root), "sst": sst, "sts": sts, "config": str(root / "albert_config.json")}
+    train_tiny_model(root)
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    """Tiny GLUE folders, a SentencePiece model and a config, shared by every module of the session."""
+    root = build_once(tmp_path_factory, "finetune_cli_inputs", write_inputs)
+    return {"root": root, "spm": str(root / "tiny.model"), "sst": str(root / "SST-2"), "sts": str(root / "STS-B"),
+            "config": str(root / "albert_config.json")}
+
+
+#: The uninterrupted SST-2 run: trained, evaluated at each checkpoint, predicted and exported. Its outputs
+#: are checked here and are the reference of the runs killed in `test_resume_after_kill`.
+STRAIGHT = ("--do_train", "--do_eval", "--do_predict", "--train_step=12", "--save_checkpoints_steps=4", "--export")
+
+
+@pytest.fixture(scope="module")
+def straight_finetune(fixtures, tmp_path_factory):
+    """`(output_dir, stdout)` of the uninterrupted SST-2 run, made once per session."""
+    def build(folder):
+        done = run(finetune(fixtures, folder / "run", *STRAIGHT))
+        (folder / "stdout.txt").write_text(done.stdout)
+
+    folder = build_once(tmp_path_factory, "finetune_sst2_straight", build)
+    return folder / "run", (folder / "stdout.txt").read_text()
 
 
 def env():
@@ -85,25 +108,26 @@ def test_help_does_not_import_tensorflow():
     assert done.stdout.strip().endswith("TF_FREE")
 
 
-@pytest.mark.parametrize("task,data_key,metric", [("sst-2", "sst", "eval_accuracy"), ("sts-b", "sts", "pearson")])
-def test_glue_train_eval_predict(fixtures, tmp_path, task, data_key, metric):
-    out = tmp_path / task
-    done = run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", "--train_step=8",
-                        "--save_checkpoints_steps=4", *(["--export"] if task == "sst-2" else []),
-                        task=task, data=fixtures[data_key]))
-    assert f"albert-finetune {task} finished" in done.stdout
+def check_glue_run(out, stdout, task, metric, steps, count, exported):
+    assert f"albert-finetune {task} finished" in stdout
     scores = read_eval_results(out)
-    assert metric in scores and "eval_loss" in scores and scores["global_step"] in (4, 8)
-    count = {"sst-2": 7, "sts-b": 5}[task]
+    assert metric in scores and "eval_loss" in scores and scores["global_step"] in range(4, steps + 1, 4)
     submit = (out / "submit_results.tsv").read_text().splitlines()
     assert submit[0] == "index\tprediction" and len(submit) == count + 1
     assert len((out / "test_results.tsv").read_text().splitlines()) == count
     assert (out / "model.keras").exists() and (out / "best").is_dir()
-    assert (out / "saved_model" / "saved_model.pb").exists() == (task == "sst-2")
+    assert (out / "saved_model" / "saved_model.pb").exists() == exported
     results = json.loads((out / "results.json").read_text())
-    assert results["train_steps"] == 8 and results["options"]["bucket_by_length"] is True
+    assert results["train_steps"] == steps and results["options"]["bucket_by_length"] is True
     records = sorted(os.listdir(out / "records"))
     assert sum(r.endswith(".tf_record") for r in records) == 3  # train, dev, test
+
+
+def test_glue_regression_train_eval_predict(fixtures, tmp_path):
+    out = tmp_path / "sts-b"
+    done = run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", "--train_step=8",
+                        "--save_checkpoints_steps=4", task="sts-b", data=fixtures["sts"]))
+    check_glue_run(out, done.stdout, "sts-b", "pearson", steps=8, count=5, exported=False)
 
 
 def test_records_cache_is_keyed_by_inputs_and_flags(fixtures, tmp_path):
@@ -226,3 +250,9 @@ def test_race_train_eval_predict(fixtures, tmp_path):
     submit = (out / "submit_results.tsv").read_text().splitlines()
     assert len(submit) == 1 + 4 and all(line.split("\t")[1] in "ABCD" for line in submit[1:])
     assert all(len(line.split("\t")) == 4 for line in (out / "test_results.tsv").read_text().splitlines())
+
+
+# Last in the module: the session's shared run may still be in the making on another worker.
+def test_glue_classification_train_eval_predict_export(straight_finetune):
+    out, stdout = straight_finetune
+    check_glue_run(out, stdout, "sst-2", "eval_accuracy", steps=12, count=7, exported=True)

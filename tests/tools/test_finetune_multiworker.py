@@ -19,9 +19,9 @@ STEPS = 8
 
 
 @pytest.fixture(scope="module")
-def nodrop(fixtures):  # noqa: F811  (the imported fixture)
+def nodrop(fixtures, tmp_path_factory):  # noqa: F811  (the imported fixture)
     # No dropout: each worker draws masks for its half batch, which one process cannot reproduce.
-    path = fixtures["root"] / "albert_config_nodrop.json"
+    path = tmp_path_factory.mktemp("nodrop") / "albert_config_nodrop.json"
     path.write_text(json.dumps(dict(CONFIG, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)))
     return dict(fixtures, config=str(path))
 

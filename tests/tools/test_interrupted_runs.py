@@ -29,7 +29,8 @@ def stop_after_first_checkpoint(args, output_dir, sig):
     return process.returncode, out, err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+# SIGINT's 130 is checked on albert-pretrain below: both stop through the same engine.
+@pytest.mark.parametrize("sig", [signal.SIGTERM], ids=["SIGTERM"])
 def test_finetune_stopped_by_a_signal_exits_for_a_retry(fixtures, tmp_path, sig):  # noqa: F811
     out = tmp_path / "out"
     args = finetune(fixtures, out, "--do_train", "--do_eval", "--train_step=400", "--save_checkpoints_steps=4",
@@ -81,7 +82,7 @@ def data_prep_args(kind, fixtures, output):  # noqa: F811
     if kind == "create_finetuning_data":
         return ["--task=sst-2", f"--data_dir={fixtures['sst']}", "--split=train", f"--output_file={output}",
                 f"--spm_model_file={fixtures['spm']}", "--max_seq_length=32", "--num_workers=1", "--progress=false"]
-    corpus = fixtures["root"] / "corpus.txt"
+    corpus = output.parent.parent / "corpus.txt"
     corpus.write_text("".join(f"Sentence number {i} of document {i // 10} is here.\n" + ("\n" if i % 10 == 9 else "")
                               for i in range(200)))
     return [f"--input_file={corpus}", f"--output_file={output}", f"--spm_model_file={fixtures['spm']}",

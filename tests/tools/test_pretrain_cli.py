@@ -1,10 +1,9 @@
 """`albert-pretrain` end to end: generated text -> records (albert-create-pretraining-data) -> training,
-a SIGTERM after the first checkpoint, and a resume that ends where an uninterrupted run ends (the SIGKILL
+a SIGTERM at a named step, and a resume that ends where an uninterrupted run ends (the SIGKILL
 cases are in `test_resume_after_kill`)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,15 +12,14 @@ import numpy as np
 import pytest
 
 from tests.data_prep.generated_text import random_documents, train_tiny_model, write_documents
+from tests.tools.shared_runs import build_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture(scope="module")
-def records(tmp_path_factory):
+def write_records(directory):
     from tools import create_pretraining_data
 
-    directory = tmp_path_factory.mktemp("pretrain_cli")
     spm_model = train_tiny_model(directory)
     corpus = write_documents(directory / "corpus.txt", random_documents(3, 60))
     code = create_pretraining_data.main([
@@ -34,7 +32,12 @@ def records(tmp_path_factory):
               "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64,
               "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}
     (directory / "albert_config.json").write_text(json.dumps(config))
-    return directory
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    """Tiny pretraining records, their SentencePiece model and a config, shared by every module of the session."""
+    return build_once(tmp_path_factory, "pretrain_cli_records", write_records)
 
 
 def command(records, output_dir, *extra):
@@ -60,15 +63,25 @@ def final_weights(output_dir):
     return [w.numpy() for w in model.weights]
 
 
+def straight_command(records, output_dir):
+    """The uninterrupted run that interrupted ones are compared with: 12 batches in executions of 2, a
+    checkpoint every 4, evaluation and the SavedModel export at the end."""
+    args = command(records, output_dir, "--do_eval", "--max_eval_steps=2")
+    replace = {"--num_train_steps=24": "--num_train_steps=12", "--iterations_per_loop=1": "--iterations_per_loop=2"}
+    return [replace.get(a, a) for a in args]
+
+
 @pytest.fixture(scope="module")
-def straight(records, tmp_path_factory):
-    """An uninterrupted run, the reference of the interrupted ones."""
-    output_dir = tmp_path_factory.mktemp("straight")
-    done = subprocess.run(command(records, output_dir, "--do_eval", "--max_eval_steps=2"), env=env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "albert-pretrain finished" in done.stdout
-    return output_dir
+def straight_pretrain(records, tmp_path_factory):
+    """`(output_dir, stdout)` of the uninterrupted run, made once per session."""
+    def build(folder):
+        done = subprocess.run(straight_command(records, folder / "run"), env=env(), cwd=ROOT, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (folder / "stdout.txt").write_text(done.stdout)
+
+    folder = build_once(tmp_path_factory, "pretrain_straight", build)
+    return folder / "run", (folder / "stdout.txt").read_text()
 
 
 def wait_for_checkpoint(process, output_dir, name, timeout=300):
@@ -82,36 +95,34 @@ def wait_for_checkpoint(process, output_dir, name, timeout=300):
     return False
 
 
-def test_sigterm_saves_at_the_current_step_and_the_resumed_run_ends_as_an_uninterrupted_one(records, straight, tmp_path):
+def test_sigterm_saves_at_the_current_step_and_the_resumed_run_ends_as_an_uninterrupted_one(records, straight_pretrain,
+                                                                                           tmp_path):
+    straight, stdout = straight_pretrain
+    assert "albert-pretrain finished" in stdout
     stopped = tmp_path / "stopped"
-    process = subprocess.Popen(command(records, stopped), env=env(), cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    assert wait_for_checkpoint(process, stopped, "ckpt-4")
-    # At once, so it lands inside the next checkpoint interval: on an idle machine the remaining 20 tiny
-    # steps once finished in the 0.3 s this test used to wait first.
-    sent = time.time()
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=300)
-    exit_seconds = time.time() - sent
-    assert process.returncode == 143, err[-3000:]
-    assert "Traceback" not in err
+    # The preemption arrives at step 6, inside the second checkpoint interval (a hook, not a sleep).
+    done = subprocess.run(straight_command(records, stopped), env=dict(env(), ALBERT_TF_TEST_KILL_AT="after_step:6:SIGTERM"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    err = done.stderr
+    assert done.returncode == 143, err[-3000:]
+    assert "Traceback" not in err and "finished" not in done.stdout
     message = [line for line in err.splitlines() if line.startswith("albert-pretrain: stopped by a signal")]
     assert message, err[-3000:]
     batch = json.loads((stopped / "results.json").read_text())["preempted"]["batch"]
-    assert 4 <= batch < 24 and f"ckpt-{batch}" in message[0]
+    assert batch in (6, 8) and f"ckpt-{batch}" in message[0]  # this execution's end, or the next one's
     assert (stopped / "checkpoints" / f"ckpt-{batch}.index").exists()
     assert not (stopped / "model.keras").exists()
-    print(f"SIGTERM to exit: {exit_seconds:.2f} s, stopped at batch {batch}")
 
-    done = subprocess.run(command(records, stopped), env=env(), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(straight_command(records, stopped), env=env(), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     resumed = json.loads((stopped / "results.json").read_text())
-    assert resumed["resumed_from"].endswith(f"ckpt-{batch}") and resumed["train_batches"] == 24
+    assert resumed["resumed_from"].endswith(f"ckpt-{batch}") and resumed["train_batches"] == 12
     for a, b in zip(final_weights(straight), final_weights(stopped)):
         np.testing.assert_allclose(a, b, atol=1e-6)
     rows = (stopped / "train_metrics.csv").read_text().splitlines()
     steps = [int(row.split(",")[0]) for row in rows[1:]]
-    assert rows[0].startswith("step,") and steps == sorted(set(steps)) and steps[-1] == 24 and batch in steps
+    assert rows[0].startswith("step,") and steps == sorted(set(steps)) and steps[-1] == 12 and batch in steps
 
 
 def test_cli_reports_a_bad_config_file(records, tmp_path):

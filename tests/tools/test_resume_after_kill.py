@@ -12,13 +12,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import numpy as np
 
-from tests.tools.test_finetune_cli import ROOT, env, finetune
-from tests.tools.test_finetune_cli import fixtures  # noqa: F401  (the module's fixture)
-from tests.tools.test_pretrain_cli import records  # noqa: F401  (the module's fixture)
+from tests.tools.test_finetune_cli import STRAIGHT, ROOT, env, finetune
+from tests.tools.test_finetune_cli import fixtures, straight_finetune  # noqa: F401  (fixtures)
+from tests.tools.test_pretrain_cli import records, straight_command, straight_pretrain  # noqa: F401  (fixtures)
 
 
 def launch(args, kill_at=None):
@@ -116,13 +115,11 @@ def kill_in_turn(command, killed, points, check=lambda point: None):
 FINETUNE_KILLS = ("after_step:6", "after_checkpoint:8", "during_evaluation:12", "during_export")
 
 
-def test_finetune_killed_at_every_point_ends_like_an_uninterrupted_run(fixtures, tmp_path):  # noqa: F811
+def test_finetune_killed_at_every_point_ends_like_an_uninterrupted_run(fixtures, straight_finetune, tmp_path):  # noqa: F811
     def command(output_dir):
-        return finetune(fixtures, output_dir, "--do_train", "--do_eval", "--do_predict", "--train_step=12",
-                        "--save_checkpoints_steps=4", "--export", f"--cached_dir={tmp_path / 'records'}")
+        return finetune(fixtures, output_dir, *STRAIGHT)
 
-    straight = tmp_path / "straight"
-    launch(command(straight))
+    straight, _ = straight_finetune
     killed = tmp_path / "killed"
 
     def check(point):
@@ -148,19 +145,11 @@ def test_finetune_killed_at_every_point_ends_like_an_uninterrupted_run(fixtures,
 PRETRAIN_KILLS = ("after_step:6", "after_checkpoint:8", "during_export", "during_evaluation:12")
 
 
-def test_pretrain_killed_at_every_point_ends_like_an_uninterrupted_run(records, tmp_path):  # noqa: F811
+def test_pretrain_killed_at_every_point_ends_like_an_uninterrupted_run(records, straight_pretrain, tmp_path):  # noqa: F811
     def command(output_dir):
-        return [
-            sys.executable, "-m", "tools.pretrain",
-            f"--albert_config_file={records}/albert_config.json", f"--input_file={records}/train-*.tfrecord",
-            f"--output_dir={output_dir}", "--train_batch_size=8", "--max_seq_length=32",
-            "--max_predictions_per_seq=5", "--num_train_steps=12", "--num_warmup_steps=2",
-            "--save_checkpoints_steps=4", "--iterations_per_loop=2", "--strategy=one_device", "--precision=fp32",
-            "--verbose=0", "--do_eval", "--max_eval_steps=2",
-        ]
+        return straight_command(records, output_dir)
 
-    straight = tmp_path / "straight"
-    launch(command(straight))
+    straight, _ = straight_pretrain
     killed = tmp_path / "killed"
     done = kill_in_turn(command, killed, PRETRAIN_KILLS)
     assert "albert-pretrain finished" in done.stdout
@@ -187,6 +176,9 @@ def test_kill_point_matches_its_step_range_only(monkeypatch):
     interruption.kill_point("after_step", 6, span=2)
     interruption.kill_point("after_step", 8, span=4)  # an execution of 4 steps passes step 6
     assert killed == [signal.SIGKILL, signal.SIGKILL]
+    monkeypatch.setenv(interruption.KILL_AT_ENV, "after_step:6:SIGTERM")  # a preemption at a named step
+    interruption.kill_point("after_step", 6)
+    assert killed[2:] == [signal.SIGTERM]
     monkeypatch.delenv(interruption.KILL_AT_ENV)
     interruption.kill_point("after_step", 6)
-    assert len(killed) == 2
+    assert len(killed) == 3

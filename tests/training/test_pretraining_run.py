@@ -1,4 +1,5 @@
-"""The pretraining run: checkpoints, exact resume, loss falling, init from checkpoints."""
+"""The pretraining run: checkpoints, loss falling, init from checkpoints (an exact resume after a kill at
+every point: tests/tools/test_resume_after_kill.py)."""
 
 import json
 import os
@@ -47,36 +48,6 @@ def options_for(tmp_path, **overrides):
     )
     values.update(overrides)
     return PretrainingOptions(**values)
-
-
-class _Crash(keras.callbacks.Callback):
-    def __init__(self, at_batch):
-        super().__init__()
-        self.at_batch = at_batch
-        self.seen = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.at_batch:
-            raise KeyboardInterrupt("simulated preemption")
-
-
-def test_killed_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path):
-    config = tiny_config(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
-    dataset_fn = make_dataset_fn(config)
-    straight, _ = run_pretraining(config, options_for(tmp_path / "straight", iterations_per_loop=1), dataset_fn)
-
-    options = options_for(tmp_path / "resumed", iterations_per_loop=1)
-    with pytest.raises(KeyboardInterrupt):
-        run_pretraining(config, options, dataset_fn, callbacks=[_Crash(at_batch=5)])
-    checkpoints = os.listdir(tmp_path / "resumed" / "checkpoints")
-    assert any(name.startswith("ckpt-3") for name in checkpoints)
-    resumed, results = run_pretraining(config, options, dataset_fn)
-    assert results["resumed_from"].endswith("ckpt-3")
-    assert results["train_batches"] == 8
-    for a, b in zip(straight.weights, resumed.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, err_msg=a.path)
-    assert int(resumed.optimizer.iterations.numpy()) == 8
 
 
 def test_loss_falls_and_outputs_are_written(tmp_path):
