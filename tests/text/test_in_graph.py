@@ -1,10 +1,6 @@
 """The in-graph tokenizer gives exactly the Python ids: corpus, all of Unicode, packing, saving."""
 
-import os
 import random
-import subprocess
-import sys
-import textwrap
 import unicodedata
 
 import keras
@@ -313,41 +309,8 @@ def test_works_in_tf_data(tokenizer, corpus):
     assert ids.tolist() == [tokenizer.encode(t, max_seq_length=32)["input_ids"] for t in corpus[:100]]
 
 
-def test_saved_model_serves_in_a_process_with_only_tf_and_tf_text(tokenizer, corpus, tmp_path):
-    pre = AlbertPreprocessor.from_tokenizer(tokenizer, sequence_length=16)
-    module = tf.Module()
-    module.preprocessor = pre
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)])
-    def serve(text, text_b):
-        return pre((text, text_b))
-
-    module.serve = serve
-    export_dir = str(tmp_path / "saved")
-    tf.saved_model.save(module, export_dir, signatures={"serving_default": serve})
-    lines = corpus[:20]
-    script = textwrap.dedent(f"""
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
-        fn = tf.saved_model.load({export_dir!r}).signatures["serving_default"]
-        # Nothing of this project (nor keras-hub) may be needed to serve.
-        assert not [m for m in sys.modules if m.split(".")[0] in ("albert_tf", "keras_hub", "data_prep")]
-        lines = json.loads(sys.stdin.read())
-        out = fn(text=tf.constant(lines), text_b=tf.constant(lines[::-1]))
-        print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
-    """)
-    import json
-
-    result = subprocess.run(
-        [sys.executable, "-c", script], input=json.dumps(lines), capture_output=True, text=True,
-        timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    for i, (a, b) in enumerate(zip(lines, lines[::-1])):
-        expected = tokenizer.encode(a, b, max_seq_length=16)
-        assert {k: out[k][i] for k in expected} == expected
+# Serving the preprocessor in a process with only TensorFlow and tensorflow-text (no albert_tf, no
+# keras-hub), pairs included, is checked on a whole export in tests/export/test_saved_model.py.
 
 
 def test_unicode_tables_cover_known_differences():

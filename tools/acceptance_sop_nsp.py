@@ -1,0 +1,199 @@
+"""Acceptance run for the paper's Table 5 direction: a model pretrained on sentence-order prediction (SOP)
+solves next-sentence prediction (NSP) better than an NSP-trained model solves SOP.
+
+Two small ALBERTs per seed, identical in every setting but the sentence-pair records they train on
+(`albert-create-pretraining-data` with and without `--random_next_sentence`, same text, vocabulary and
+seed), are each scored on held-out NSP *and* SOP pairs made from WikiText-2's test split. The paper
+(ALBERT-base, 125k steps): NSP-trained 90.5 NSP / 52.0 SOP, SOP-trained 78.9 NSP / 86.5 SOP.
+
+Every stage is skipped when its output exists, and a pretraining run resumes from its last checkpoint,
+so the same command picks up where an interrupted one stopped:
+
+    python tools/acceptance_sop_nsp.py --shared ../shared/data --work_dir /tmp/albert_sop_nsp \\
+        --seeds 1,2 --num_train_steps 1500 --docs_dir docs
+
+Writes `<docs_dir>/sop_vs_nsp.json` (every score, per seed, with 95% intervals) and prints the table.
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+OBJECTIVES = ("sop", "nsp")
+PAPER = {"nsp": {"nsp": 0.905, "sop": 0.520}, "sop": {"nsp": 0.789, "sop": 0.865}}
+
+
+def run(command, log):
+    """Runs a stage, its output appended to `log`; a failed stage stops the run naming the log."""
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(command) + "\n")
+        f.flush()
+        code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT)
+    if code != 0:
+        sys.exit(f"acceptance_sop_nsp: {command[2]} failed with status {code}; see {log}")
+
+
+def wilson(correct: int, total: int, z: float = 1.96):
+    """The 95% Wilson interval of a proportion (held-out pairs are independent draws)."""
+    if total == 0:
+        return (float("nan"), float("nan"))
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (centre - half, centre + half)
+
+
+def seed_interval(values):
+    """Mean and the 95% t-interval over seeds (None with a single seed)."""
+    from scipy import stats
+
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
+    return mean, (mean - half, mean + half)
+
+
+def score(model_file, eval_pattern, max_seq_length, max_predictions_per_seq):
+    """(correct, total) of the sentence head on every pair of the held-out records."""
+    import keras
+    import numpy as np
+
+    import albert_tf  # noqa: F401  (registers the classes model.keras names)
+    from albert_tf.data.pretraining import pretraining_dataset
+
+    model = keras.saving.load_model(model_file, compile=False)
+    dataset = pretraining_dataset(eval_pattern, 64, max_seq_length, max_predictions_per_seq, is_training=False,
+                                  drop_remainder=False)
+    correct = total = 0
+    for batch in dataset:
+        logits = model(batch, training=False)["sop_logits"]
+        predicted = np.argmax(np.asarray(logits, dtype=np.float32), axis=-1)
+        labels = batch["next_sentence_labels"].numpy().reshape(-1)
+        correct += int((predicted == labels).sum())
+        total += int(labels.size)
+    return correct, total
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    p.add_argument("--work_dir", default="/tmp/albert_sop_nsp")
+    p.add_argument("--docs_dir", default="docs")
+    p.add_argument("--seeds", default="1,2", help="comma-separated; each seed pretrains one model per objective")
+    p.add_argument("--vocab_size", type=int, default=8000)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--max_predictions_per_seq", type=int, default=20)
+    p.add_argument("--dupe_factor", type=int, default=3)
+    p.add_argument("--hidden_size", type=int, default=128, help="H; heads H/64, feed-forward 4H")
+    p.add_argument("--num_hidden_layers", type=int, default=4)
+    p.add_argument("--embedding_size", type=int, default=64)
+    p.add_argument("--train_batch_size", type=int, default=64)
+    p.add_argument("--num_train_steps", type=int, default=1500)
+    p.add_argument("--learning_rate", type=float, default=2e-3,
+                   help="LAMB; the same for both objectives (the budget is small, so above the sqrt-scaled rate)")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds:
+        p.error("--seeds: expected at least one integer, e.g. 1,2")
+    shared = os.path.abspath(args.shared)
+    for needed in ("wikitext-2/wiki.valid.tokens", "wikitext-2/wiki.test.tokens", "gutenberg-nltk"):
+        if not os.path.exists(os.path.join(shared, needed)):
+            p.error(f"--shared: {os.path.join(shared, needed)} does not exist (expected ../shared/data)")
+    py, w = sys.executable, os.path.abspath(args.work_dir)
+    os.makedirs(w, exist_ok=True)
+    os.makedirs(args.docs_dir, exist_ok=True)
+    log = os.path.join(w, "acceptance.log")
+    started = time.time()
+
+    # 1. Text: WikiText-2 valid + Gutenberg to pretrain on, WikiText-2 test held out for both scores.
+    corpus = {"train_wiki.txt": ("wikitext", os.path.join(shared, "wikitext-2", "wiki.valid.tokens")),
+              "train_gutenberg.txt": ("wrapped", os.path.join(shared, "gutenberg-nltk") + "/*.txt"),
+              "heldout.txt": ("wikitext", os.path.join(shared, "wikitext-2", "wiki.test.tokens"))}
+    for name, (fmt, source) in corpus.items():
+        if not os.path.exists(os.path.join(w, name)):
+            run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", os.path.join(w, name),
+                 "--format", fmt], log)
+    train_text = ",".join(os.path.join(w, n) for n in ("train_wiki.txt", "train_gutenberg.txt"))
+
+    # 2. One vocabulary for both.
+    spm = os.path.join(w, "spm")
+    if not os.path.exists(spm + ".model"):
+        run([py, "-m", "tools.train_vocab", "--input", train_text, "--model_prefix", spm,
+             "--vocab_size", str(args.vocab_size), "--do_lower_case", "true"], log)
+
+    # 3. Records: the same text, seed and masking; only the second segment's rule differs.
+    common = ["--spm_model_file", spm + ".model", "--do_lower_case", "true", "--max_seq_length", str(args.max_seq_length),
+              "--max_predictions_per_seq", str(args.max_predictions_per_seq), "--random_seed", "12345"]
+    for objective in OBJECTIVES:
+        flag = ["--random_next_sentence", "true" if objective == "nsp" else "false"]
+        for split, text, dupe in (("train", train_text, args.dupe_factor), ("heldout", os.path.join(w, "heldout.txt"), 1)):
+            if not glob.glob(os.path.join(w, f"{split}-{objective}-*.tfrecord")):
+                run([py, "-m", "tools.create_pretraining_data", "--input_file", text, "--output_file",
+                     os.path.join(w, f"{split}-{objective}-{{shard}}.tfrecord"), "--dupe_factor", str(dupe),
+                     *common, *flag], log)
+
+    # 4. Pretraining: one model per objective and seed, every other setting equal.
+    config = {"vocab_size": args.vocab_size, "embedding_size": args.embedding_size, "hidden_size": args.hidden_size,
+              "num_hidden_layers": args.num_hidden_layers, "num_attention_heads": max(1, args.hidden_size // 64),
+              "intermediate_size": 4 * args.hidden_size, "num_hidden_groups": 1, "inner_group_num": 1,
+              "hidden_act": "gelu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+              "max_position_embeddings": 512, "type_vocab_size": 2, "initializer_range": 0.02}
+    config_file = os.path.join(w, "albert_config.json")
+    with open(config_file, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    runs = {}
+    for seed in seeds:
+        for objective in OBJECTIVES:
+            out = os.path.join(w, f"pretrain-{objective}-seed{seed}")
+            runs[(objective, seed)] = out
+            results = os.path.join(out, "results.json")
+            if os.path.exists(results) and json.load(open(results)).get("train_batches") == args.num_train_steps:
+                continue
+            run([py, "-m", "tools.pretrain", "--albert_config_file", config_file,
+                 "--input_file", os.path.join(w, f"train-{objective}-*.tfrecord"), "--output_dir", out,
+                 "--train_batch_size", str(args.train_batch_size), "--max_seq_length", str(args.max_seq_length),
+                 "--max_predictions_per_seq", str(args.max_predictions_per_seq),
+                 "--num_train_steps", str(args.num_train_steps), "--num_warmup_steps", str(args.num_train_steps // 20),
+                 "--learning_rate", str(args.learning_rate), "--save_checkpoints_steps", "250",
+                 "--iterations_per_loop", "250", "--log_every_steps", "50", "--seed", str(seed),
+                 "--strategy", "one_device", "--precision", "fp32", "--verbose", "0", "--export_dir", "none"], log)
+
+    # 5. Each model on both kinds of held-out pairs.
+    scores = {}
+    for (objective, seed), out in runs.items():
+        for task in OBJECTIVES:
+            correct, total = score(os.path.join(out, "model.keras"), os.path.join(w, f"heldout-{task}-*.tfrecord"),
+                                   args.max_seq_length, args.max_predictions_per_seq)
+            scores.setdefault(objective, {}).setdefault(task, []).append(
+                {"seed": seed, "accuracy": correct / total, "pairs": total, "wilson95": wilson(correct, total)})
+    table = {}
+    for objective in OBJECTIVES:
+        for task in OBJECTIVES:
+            mean, interval = seed_interval([s["accuracy"] for s in scores[objective][task]])
+            table[f"{objective}_trained_on_{task}"] = {"mean": mean, "seeds95": interval, "paper": PAPER[objective][task]}
+    summary = {"command": "python tools/acceptance_sop_nsp.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "config": config, "seeds": seeds, "num_train_steps": args.num_train_steps,
+               "train_batch_size": args.train_batch_size, "learning_rate": args.learning_rate,
+               "scores": scores, "table": table, "seconds": time.time() - started}
+    with open(os.path.join(args.docs_dir, "sop_vs_nsp.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print("| pretrained on | held-out NSP | held-out SOP | paper NSP / SOP |")
+    print("|---|---|---|---|")
+    for objective in OBJECTIVES:
+        cells = []
+        for task in OBJECTIVES:
+            row = table[f"{objective}_trained_on_{task}"]
+            spread = "" if row["seeds95"] is None else f" [{row['seeds95'][0]:.3f}, {row['seeds95'][1]:.3f}]"
+            cells.append(f"{row['mean']:.3f}{spread}")
+        print(f"| {objective.upper()} | {cells[0]} | {cells[1]} | {PAPER[objective]['nsp']:.3f} / {PAPER[objective]['sop']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
