@@ -294,8 +294,9 @@ class TrainingEngine:
         if done >= spec.total_steps:
             return TrainOutcome(already_done=True)
         metrics_csv = MetricsCSV(self.path("train_metrics.csv"), self.checkpoint.step)
-        if self.resuming:
-            metrics_csv.truncate_after(done)
+        # Also on a fresh start: a run killed while writing its first checkpoint (the files written, the
+        # state file not yet) leaves that interval's row and no checkpoint to resume from.
+        metrics_csv.truncate_after(done)
         counter = StepCounter(self.checkpoint.step)
         saver = CheckpointSaver(self.checkpoint)
         watcher = PreemptionWatcher(self.strategy, multi_worker=self.role.multi_worker)

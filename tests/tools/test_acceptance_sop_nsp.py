@@ -1,0 +1,31 @@
+"""The SOP-vs-NSP acceptance tool's statistics and its refusal of a missing data folder (the runs themselves
+need ../shared/data and hours of CPU: docs/sop_vs_nsp.md)."""
+
+import pytest
+
+from tools import acceptance_sop_nsp as tool
+
+
+@pytest.mark.parametrize("correct,total", [(81, 100), (0, 10), (512, 1000)])
+def test_wilson_interval_matches_scipy(correct, total):
+    from scipy import stats
+
+    expected = stats.binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
+    low, high = tool.wilson(correct, total)
+    assert low == pytest.approx(expected.low, abs=2e-4) and high == pytest.approx(expected.high, abs=2e-4)
+
+
+def test_seed_interval_is_a_t_interval_and_absent_for_one_seed():
+    mean, interval = tool.seed_interval([0.5, 0.6, 0.7])
+    assert mean == pytest.approx(0.6)
+    # t(0.975, 2) = 4.303, sd 0.1: half-width 4.303 * 0.1 / sqrt(3) = 0.2484.
+    assert interval[1] - mean == pytest.approx(0.2484, abs=1e-3)
+    assert tool.seed_interval([0.55]) == (0.55, None)
+
+
+def test_a_missing_data_folder_is_one_line_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        tool.main(["--shared", str(tmp_path), "--work_dir", str(tmp_path / "w")])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "wikitext-2" / "wiki.valid.tokens") in err and "Traceback" not in err
