@@ -93,7 +93,12 @@ def build_parser():
     add_tpu_flags(p)
     # Beyond the original.
     p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
-    p.add_argument("--eval_input_file", default=None, help="held-out TFRecords for --do_eval (default: --input_file)")
+    p.add_argument("--eval_input_file", default=None,
+                   help="held-out TFRecords for --do_eval and --eval_every_steps (default: --input_file)")
+    p.add_argument("--eval_every_steps", type=int, default=0,
+                   help="also score --max_eval_steps held-out batches every this many steps while training (a "
+                        "multiple of --save_checkpoints_steps; 0: only at the end, with --do_eval): eval_history.json, "
+                        "tensorboard/eval, curves.png, and best/ keeps the best held-out MLM accuracy")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="auto: bf16 on TPUs and bf16-capable GPUs, fp32 on CPU")
     add_bool(p, "jit_compile", False, "compile steps with XLA")
@@ -182,12 +187,14 @@ def main(argv=None):
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_every_steps=args.log_every_steps,
         max_consecutive_bad_steps=args.max_consecutive_bad_steps,
+        eval_every_steps=args.eval_every_steps,
         seed=args.seed,
         verbose=args.verbose,
     )
     options.validate()
     train_files = list_files(args.input_file) if args.do_train else []
-    eval_files = list_files(args.eval_input_file or args.input_file) if args.do_eval else []
+    evaluates = args.do_eval or args.eval_every_steps > 0
+    eval_files = list_files(args.eval_input_file or args.input_file) if evaluates else []
     corrupt = None
     originals = {}
     if args.skip_corrupt_records:
@@ -229,7 +236,7 @@ def main(argv=None):
             config,
             options,
             dataset_fn(train_files, True),
-            dataset_fn(eval_files, False),
+            dataset_fn(eval_files, False) if evaluates else None,
             do_train=args.do_train,
             do_eval=args.do_eval,
             strategy=strategy,

@@ -92,7 +92,8 @@ class RunSpec:
     `fitting.distributed_dataset` takes it, `batch_size` global examples per step, `total_steps` steps
     in all, a checkpoint every `save_every` (the newest `keep_checkpoints` kept). With `best_key`, the
     run keeps an evaluation history and a best checkpoint; `evaluate(engine)` (optional) scores the
-    model after each checkpoint.
+    model after each checkpoint (with `evaluate_every`, after those at multiples of it), and the scores
+    also go to `tensorboard/eval`.
     """
 
     output_dir: str
@@ -114,6 +115,7 @@ class RunSpec:
     max_consecutive_bad_steps: int = 3
     best_key: Optional[str] = None
     evaluate: Optional[Callable[["TrainingEngine"], dict]] = None
+    evaluate_every: int = 0
     callbacks: Sequence[keras.callbacks.Callback] = ()
 
     @classmethod
@@ -267,7 +269,8 @@ class TrainingEngine:
         best_manager = tf.train.CheckpointManager(self.checkpoint.checkpoint, self.path("best"), max_to_keep=1,
                                                   checkpoint_name="model.ckpt-best")
         evaluate = (lambda: self.spec.evaluate(self)) if self.spec.evaluate else None
-        self.evaluation = CheckpointEvaluation(history, best_manager, evaluate, self.role.is_chief)
+        self.evaluation = CheckpointEvaluation(history, best_manager, evaluate, self.role.is_chief,
+                                               every=self.spec.evaluate_every, log_dir=self.path("tensorboard", "eval"))
 
     def _evaluate_pending(self):
         """Evaluates every kept checkpoint up to the restored one that has no evaluation yet (a kill came

@@ -25,6 +25,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, List, Optional
 
+import tensorflow as tf
+
 from albert_tf.training.checkpointing import read_json, write_json
 from albert_tf.training.interruption import kill_point
 
@@ -71,18 +73,23 @@ class EvaluationHistory:
 class CheckpointEvaluation:
     """Evaluates the model after each checkpoint with `evaluate()` (None: no evaluation), records the
     scores in `history` and saves the best checkpoint with `best_manager` (a `tf.train.CheckpointManager`
-    over the run's checkpoint)."""
+    over the run's checkpoint). With `every`, only checkpoints at multiples of `every` steps are
+    evaluated; with `log_dir`, each evaluation's scores also go to TensorBoard there."""
 
     def __init__(self, history: EvaluationHistory, best_manager, evaluate: Optional[Callable[[], dict]],
-                 is_chief: bool):
+                 is_chief: bool, every: int = 0, log_dir: Optional[str] = None):
         self.history = history
         self.best_manager = best_manager
         self.evaluate = evaluate
         self.is_chief = is_chief
+        self.every = every
+        self.log_dir = log_dir
+        self._writer = None
 
     def pending(self, step: int) -> bool:
-        """True when the checkpoint of `step` still needs its evaluation."""
-        return self.evaluate is not None and not self.history.has(step)
+        """True when the checkpoint of `step` is one to evaluate and still needs its evaluation."""
+        due = not self.every or step % self.every == 0
+        return self.evaluate is not None and due and not self.history.has(step)
 
     def after_checkpoint(self, step: int):
         """Evaluates the model, which holds the checkpoint of `step`, unless that is recorded already."""
@@ -95,6 +102,17 @@ class CheckpointEvaluation:
             key = self.history.best_key
             logger.info("step %d: %s = %.4f (best so far)", step, key, scores[key])
         self.history.add(scores, write=self.is_chief)
+        if self.log_dir and self.is_chief:
+            self._log(scores, step)
+
+    def _log(self, scores: dict, step: int):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            for key, value in scores.items():
+                if key != "global_step" and isinstance(value, (int, float)):
+                    tf.summary.scalar(key, float(value), step=step)
+        self._writer.flush()
 
     @property
     def best_checkpoint(self) -> Optional[str]:

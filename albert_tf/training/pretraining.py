@@ -66,6 +66,11 @@ class PretrainingOptions:
     verbose: int = 1
     #: Stop after this many updates in a row skipped for a NaN/Inf loss or gradient (0: never stop).
     max_consecutive_bad_steps: int = 3
+    #: Score the held-out data every this many steps during training (0: only at the end, with do_eval):
+    #: a multiple of save_checkpoints_steps, since a checkpoint is what gets scored (a resume then redoes
+    #: a lost evaluation exactly). Scores go to eval_history.json, TensorBoard and curves.png; the
+    #: checkpoint with the best held-out MLM accuracy is kept in best/.
+    eval_every_steps: int = 0
 
     def validate(self):
         for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps",
@@ -73,9 +78,14 @@ class PretrainingOptions:
                      "log_every_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
-        for name in ("num_warmup_steps", "max_consecutive_bad_steps"):
+        for name in ("num_warmup_steps", "max_consecutive_bad_steps", "eval_every_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}.")
+        if self.eval_every_steps % self.save_checkpoints_steps:
+            raise ValueError(
+                f"--eval_every_steps {self.eval_every_steps} must be a multiple of --save_checkpoints_steps "
+                f"{self.save_checkpoints_steps}: evaluations score saved checkpoints."
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}.")
         if self.train_batch_size % self.gradient_accumulation_steps:
@@ -151,13 +161,29 @@ def run_pretraining(
             f"--train_batch_size {options.train_batch_size} (per update micro-batch {options.micro_batch_size}) "
             f"must be divisible by the {replicas} replicas of the strategy."
         )
-    with TrainingEngine(_spec(config, options, train_dataset_fn, callbacks), strategy) as engine:
+    if options.eval_every_steps and eval_dataset_fn is None:
+        raise ValueError("--eval_every_steps needs held-out data (--eval_input_file).")
+    with TrainingEngine(_spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks), strategy) as engine:
         return _run(engine, options, eval_dataset_fn, do_train, do_eval, extra_results or {})
 
 
-def _spec(config, options, train_dataset_fn, callbacks) -> RunSpec:
-    """Pretraining's declaration: an `AlbertPretrainer`, the original's optimizer, micro-batches."""
+def _evaluate(engine: TrainingEngine, options, eval_dataset_fn) -> dict:
+    """The pretrainer's metrics on `options.max_eval_steps` held-out batches."""
+    evaluated = engine.model.evaluate(
+        distributed_dataset(engine.strategy, eval_dataset_fn, options.eval_batch_size),
+        steps=options.max_eval_steps, return_dict=True, verbose=0,
+    )
+    return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in evaluated.items()}
+
+
+def _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks) -> RunSpec:
+    """Pretraining's declaration: an `AlbertPretrainer`, the original's optimizer, micro-batches, and
+    with `eval_every_steps` a held-out evaluation of those checkpoints (the best MLM accuracy kept)."""
     accumulation = options.gradient_accumulation_steps
+    periodic = {}
+    if options.eval_every_steps:
+        periodic = dict(best_key="masked_lm_accuracy", evaluate_every=options.eval_every_steps,
+                        evaluate=lambda engine: _evaluate(engine, options, eval_dataset_fn))
     return RunSpec.from_options(
         options,
         settings=run_settings(config, options),
@@ -174,6 +200,7 @@ def _spec(config, options, train_dataset_fn, callbacks) -> RunSpec:
         total_steps=options.total_batches,
         keep_checkpoints=options.keep_checkpoint_max,
         callbacks=tuple(callbacks),
+        **periodic,
     )
 
 
@@ -208,11 +235,7 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
     if do_eval and "preempted" not in results:
         if eval_dataset_fn is None:
             raise ValueError("do_eval needs an eval_dataset_fn (--eval_input_file).")
-        evaluated = engine.model.evaluate(
-            distributed_dataset(engine.strategy, eval_dataset_fn, options.eval_batch_size),
-            steps=options.max_eval_steps, return_dict=True, verbose=engine.verbose,
-        )
-        evaluated = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in evaluated.items()}
+        evaluated = _evaluate(engine, options, eval_dataset_fn)
         evaluated["global_step"] = engine.step
         kill_point("during_evaluation", engine.step)
         results["eval"] = evaluated

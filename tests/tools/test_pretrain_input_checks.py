@@ -18,7 +18,7 @@ def args(records_dir, output_dir, *extra, input_file=None, config="albert_config
         f"--albert_config_file={records_dir}/{config}", f"--input_file={input_file or f'{records_dir}/train-*.tfrecord'}",
         f"--output_dir={output_dir}", "--train_batch_size=8", "--max_seq_length=32", "--max_predictions_per_seq=5",
         "--num_train_steps=12", "--num_warmup_steps=2", "--save_checkpoints_steps=6", "--iterations_per_loop=1",
-        "--strategy=one_device", "--precision=fp32", "--verbose=0", *extra,
+        "--strategy=one_device", "--precision=fp32", "--verbose=0", "--export_dir=none", *extra,  # the input is what is checked
     ]
 
 

@@ -127,3 +127,34 @@ def test_mixed_precision_runs(tmp_path, precision, policy):
     if precision == "fp16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert keras.mixed_precision.global_policy().name == "float32", "a run must not change the global policy"
+
+
+def test_held_out_evaluation_every_n_steps_goes_to_history_tensorboard_and_best(tmp_path):
+    config = tiny_config()
+    options = options_for(tmp_path, num_train_steps=8, save_checkpoints_steps=2, iterations_per_loop=2,
+                          eval_every_steps=4)
+    run_pretraining(config, options, make_dataset_fn(config), eval_dataset_fn=make_dataset_fn(config, seed=1))
+    history = json.load(open(tmp_path / "eval_history.json"))
+    assert [entry["global_step"] for entry in history] == [4, 8]
+    assert all({"masked_lm_accuracy", "sentence_order_accuracy", "loss"} <= set(entry) for entry in history)
+    logged = {}
+    for path in (tmp_path / "tensorboard" / "eval").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                logged.setdefault(value.tag, []).append(event.step)
+    assert logged["masked_lm_accuracy"] == [4, 8] and logged["loss"] == [4, 8]
+    best = max(history, key=lambda e: (e["masked_lm_accuracy"], -e["global_step"]))["global_step"]
+    assert tf.train.latest_checkpoint(str(tmp_path / "best")).endswith(f"model.ckpt-best-{best}")
+
+
+@pytest.mark.parametrize("every, message", [(3, "--eval_every_steps 3 must be a multiple of --save_checkpoints_steps 2"),
+                                            (-2, "--eval_every_steps must be >= 0")])
+def test_eval_every_steps_off_the_checkpoints_is_refused(tmp_path, every, message):
+    with pytest.raises(ValueError, match=message):
+        options_for(tmp_path, save_checkpoints_steps=2, eval_every_steps=every).validate()
+
+
+def test_eval_every_steps_needs_held_out_data(tmp_path):
+    config = tiny_config()
+    with pytest.raises(ValueError, match="needs held-out data"):
+        run_pretraining(config, options_for(tmp_path, save_checkpoints_steps=2, eval_every_steps=2), make_dataset_fn(config))
