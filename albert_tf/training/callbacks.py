@@ -60,8 +60,12 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self.step = step
         self.max_consecutive = max_consecutive
         self.last_checkpoint = last_checkpoint
-        self._reported = int(skipped.numpy())
-        self._previous_step = int(step.numpy())
+        self.resync()
+
+    def resync(self):
+        """Reads the counters again (after the run went back to a checkpoint)."""
+        self._reported = int(self.skipped.numpy())
+        self._previous_step = int(self.step.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.step.numpy())

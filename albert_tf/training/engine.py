@@ -144,6 +144,9 @@ class TrainOutcome:
     signal_name: Optional[str] = None
     #: Updates skipped for a NaN/Inf loss or gradient over the whole run (None: the optimizer never skips).
     nonfinite_steps_skipped: Optional[int] = None
+    #: The streak of skipped updates that made the run go back to its last checkpoint and continue once:
+    #: `{"step": where it tripped, "restored": the checkpoint}` (None: never).
+    nonfinite_restore: Optional[dict] = None
 
     @property
     def exit_code(self) -> int:
@@ -308,24 +311,51 @@ class TrainingEngine:
         # evaluate the saved checkpoint, then log.
         callbacks = [counter, watcher, metrics_csv, saver]
         counters = nonfinite_counters(self.optimizer)
+        guard = None
         if counters is not None:
-            callbacks.insert(1, NonFiniteGuard(*counters, self.checkpoint.step, spec.max_consecutive_bad_steps,
-                                               last_checkpoint=lambda: tf.train.latest_checkpoint(self.checkpoint_dir)))
+            guard = NonFiniteGuard(*counters, self.checkpoint.step, spec.max_consecutive_bad_steps,
+                                   last_checkpoint=lambda: tf.train.latest_checkpoint(self.checkpoint_dir))
+            callbacks.insert(1, guard)
         if self.evaluation is not None:
             callbacks.append(EvaluateAtCheckpoint(self.evaluation.after_checkpoint, self.checkpoint.step))
         callbacks += [ScalarLogger(self.path("tensorboard", "train"), self.checkpoint.step, spec.log_every_steps),
                       *spec.callbacks]
         history = {}
-        try:
-            self._fit(done, callbacks, counter, watcher, history)
-        except NonFiniteTrainingError as error:
-            if self.role.is_chief:
-                self._record_nonfinite_stop(error, counters[0])
-            raise
+        restore = None
+        while True:
+            try:
+                self._fit(self.step, callbacks, counter, watcher, history)
+                break
+            except NonFiniteTrainingError as error:
+                last = tf.train.latest_checkpoint(self.checkpoint_dir)
+                if restore is None and last is not None:
+                    # Once: a transient fault (a flipped bit, a nondeterministic kernel) passes on a replay
+                    # of the same batches; a fault of the data or the settings comes back, and stops the run.
+                    restore = {"step": self.step, "restored": last}
+                    logger.warning("%s Restoring %s and continuing once, every setting unchanged.", error, last)
+                    self._restore_for_replay(last, metrics_csv, guard)
+                    continue
+                if restore is not None:
+                    error = NonFiniteTrainingError(
+                        f"{error} (It came back after going back to {restore['restored']} once, at step "
+                        f"{restore['step']}: nothing was lowered.)")
+                if self.role.is_chief:
+                    self._record_nonfinite_stop(error, counters[0], restore)
+                raise error from None
         metrics = {k: float(np.asarray(v[-1]).reshape(-1)[0]) for k, v in history.items() if v}
         return TrainOutcome(metrics=metrics, preempted=watcher.requested, last_checkpoint=saver.last_path,
                             signal_name=watcher.signal_name,
-                            nonfinite_steps_skipped=None if counters is None else int(counters[0].numpy()))
+                            nonfinite_steps_skipped=None if counters is None else int(counters[0].numpy()),
+                            nonfinite_restore=restore)
+
+    def _restore_for_replay(self, path, metrics_csv, guard):
+        """Back to checkpoint `path` in this process: weights, optimizer, step and dropout seeds, and the
+        rows and evaluations recorded after it, as a resume from it would find them."""
+        self.checkpoint.checkpoint.restore(path).assert_existing_objects_matched()
+        metrics_csv.truncate_after(self.step)
+        if self.evaluation is not None:
+            self.evaluation.history.truncate_after(self.step)
+        guard.resync()
 
     def _fit(self, done, callbacks, counter, watcher, history):
         spec = self.spec
@@ -342,12 +372,14 @@ class TrainingEngine:
                                         callbacks=callbacks, shuffle=False, verbose=self.verbose)
                 history.update({k: history.get(k, []) + list(v) for k, v in fitted.history.items()})
 
-    def _record_nonfinite_stop(self, error, skipped):
+    def _record_nonfinite_stop(self, error, skipped, restore=None):
         # The run ends with an error, not through the run's own results: results.json still says why.
         path = self.path("results.json")
         results = read_json(path) or {}
         results.update(self.results, nonfinite_steps_skipped=int(skipped.numpy()),
                        nonfinite_stop={"step": self.step, "reason": str(error)})
+        if restore is not None:
+            results["nonfinite_restore"] = restore
         write_json(path, results)
 
     # ----------------------------------------------------------------------------------------------- end

@@ -270,6 +270,8 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
             results["train"] = outcome.metrics
             if outcome.nonfinite_steps_skipped is not None:
                 results["nonfinite_steps_skipped"] = outcome.nonfinite_steps_skipped
+            if outcome.nonfinite_restore is not None:
+                results["nonfinite_restore"] = outcome.nonfinite_restore
             if outcome.preempted:
                 results["preempted"] = outcome.stop_record("step", engine.step)
                 logger.warning("stopped by %s at step %d; checkpoint %s; run again to resume",

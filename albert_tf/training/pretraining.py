@@ -225,6 +225,8 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
             results["train"] = outcome.metrics
             if outcome.nonfinite_steps_skipped is not None:
                 results["nonfinite_steps_skipped"] = outcome.nonfinite_steps_skipped
+            if outcome.nonfinite_restore is not None:
+                results["nonfinite_restore"] = outcome.nonfinite_restore
             if outcome.preempted:
                 results["preempted"] = outcome.stop_record("batch", engine.step)
         results["train_batches"] = engine.step

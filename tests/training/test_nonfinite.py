@@ -117,7 +117,8 @@ def test_an_exploding_learning_rate_stops_after_the_consecutive_bad_steps(tmp_pa
     config = tiny_config()
     options = options_for(tmp_path, learning_rate=1e30, num_warmup_steps=0, num_train_steps=12,
                           save_checkpoints_steps=1, iterations_per_loop=1, max_consecutive_bad_steps=2)
-    with pytest.raises(NonFiniteTrainingError, match=r"--max_consecutive_bad_steps 2.*--learning_rate") as caught:
+    with pytest.raises(NonFiniteTrainingError, match=r"--max_consecutive_bad_steps 2.*--learning_rate.*came back "
+                                                     r"after going back to .*ckpt-\d+ once") as caught:
         run_pretraining(config, options, make_dataset_fn(config))
     assert isinstance(caught.value, UserInputError)  # exit status 2 from the console scripts
     message = str(caught.value)
@@ -130,6 +131,34 @@ def test_an_exploding_learning_rate_stops_after_the_consecutive_bad_steps(tmp_pa
     latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
     assert int(latest.rsplit("-", 1)[-1]) == stop - 1
     assert f"step {stop}:" in message and latest in message
+    assert results["nonfinite_restore"]["restored"] == latest  # the replay met the same fault, at the same step
+
+
+def test_a_transient_fault_is_replayed_once_from_the_last_checkpoint(tmp_path, caplog):
+    """NaN batches that a replay does not meet again (a flipped bit, a nondeterministic kernel): the run
+    goes back to its last checkpoint, continues with every setting unchanged, and finishes."""
+    config = tiny_config()
+    base, calls = make_dataset_fn(config), []
+
+    def dataset_fn(batch_size):
+        calls.append(batch_size)
+        faulty = len(calls) == 1  # the first pass only: the replay reads a new pipeline
+
+        def poison(index, batch):
+            weights = batch["masked_lm_weights"]
+            bad = tf.logical_and(faulty, tf.logical_or(index == 3, index == 4))
+            return dict(batch, masked_lm_weights=tf.where(bad, tf.fill(tf.shape(weights), float("nan")), weights))
+
+        return base(batch_size).enumerate().map(poison)
+
+    options = options_for(tmp_path, iterations_per_loop=1, num_train_steps=8, max_consecutive_bad_steps=2)
+    with caplog.at_level(logging.WARNING, logger="albert_tf.training.engine"):
+        model, results = run_pretraining(config, options, dataset_fn)
+    assert results["nonfinite_restore"] == {"step": 5, "restored": str(tmp_path / "checkpoints" / "ckpt-3")}
+    assert results["train_batches"] == 8 and all(np.isfinite(w.numpy()).all() for w in model.weights)
+    assert any("Restoring" in r.getMessage() and "ckpt-3" in r.getMessage() for r in caplog.records), caplog.text
+    steps = [line.split(",")[0] for line in (tmp_path / "train_metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["3", "6", "8"]  # the replayed interval's row once
 
 
 def test_the_stop_is_a_one_line_error_with_exit_status_2(capsys):
