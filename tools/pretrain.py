@@ -11,6 +11,7 @@ the newest checkpoint in `--output_dir/checkpoints` by itself.
 import argparse
 import logging
 import os
+import shlex
 import sys
 
 from .flags import (add_bool, add_tpu_flags, check_vocabulary, cli_entry_point, select_strategy_from_flags,
@@ -95,6 +96,9 @@ def build_parser():
     p.add_argument("--strategy", choices=["tpu", "multi_worker", "mirrored", "one_device", "auto"], default="auto")
     p.add_argument("--eval_input_file", default=None,
                    help="held-out TFRecords for --do_eval and --eval_every_steps (default: --input_file)")
+    p.add_argument("--loss_spike_factor", type=float, default=3.0,
+                   help="warn when a logged loss is this many times the median of the last 20, naming its steps and the "
+                        "albert-locate-batches command that lists their records (0: never)")
     p.add_argument("--eval_every_steps", type=int, default=0,
                    help="also score --max_eval_steps held-out batches every this many steps while training (a "
                         "multiple of --save_checkpoints_steps; 0: only at the end, with --do_eval): eval_history.json, "
@@ -143,6 +147,15 @@ def check_config(args, config):
         check_vocabulary(config, source, args.spm_model_file, args.allow_vocab_mismatch)
 
 
+def locate_command(args, first: int, last: int) -> str:
+    """The `albert-locate-batches` command that lists the records of steps `first`..`last` of this run."""
+    if args.shard_input_by == "file" and args.strategy in ("multi_worker", "tpu"):
+        return "one input pipeline per worker: rerun albert-locate-batches per worker's files"
+    return (f"albert-locate-batches --input_file {shlex.quote(args.input_file)} --train_batch_size {args.train_batch_size} "
+            f"--gradient_accumulation_steps {args.gradient_accumulation_steps} --max_seq_length {args.max_seq_length} "
+            f"--max_predictions_per_seq {args.max_predictions_per_seq} --seed {args.seed} --steps {first}-{last}")
+
+
 @cli_entry_point("albert-pretrain")
 def main(argv=None):
     args = build_parser().parse_args(argv)
@@ -188,6 +201,7 @@ def main(argv=None):
         log_every_steps=args.log_every_steps,
         max_consecutive_bad_steps=args.max_consecutive_bad_steps,
         eval_every_steps=args.eval_every_steps,
+        loss_spike_factor=args.loss_spike_factor,
         seed=args.seed,
         verbose=args.verbose,
     )
@@ -241,6 +255,7 @@ def main(argv=None):
             do_eval=args.do_eval,
             strategy=strategy,
             extra_results={"corrupt_input": corrupt} if corrupt is not None else None,
+            loss_spike_hint=lambda first, last: locate_command(args, first, last),
         )
     except tf.errors.DataLossError as error:
         culprit = find_unreadable_file(train_files + eval_files) or error.message.splitlines()[0]

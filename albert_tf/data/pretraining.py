@@ -238,6 +238,7 @@ def pretraining_dataset(
     include_token_boundary: bool = False,
     seed: Optional[int] = None,
     skip_corrupt_records: bool = False,
+    include_position: bool = False,
 ):
     """A dataset of feature dicts for ``AlbertPretrainer`` from pretraining TFRecords.
 
@@ -266,6 +267,9 @@ def pretraining_dataset(
             checksum error, so every record after that one in the file is lost too; ``albert-pretrain
             --skip_corrupt_records`` instead scans the shards before training and reads repaired
             copies that lose only the bad records (``data_prep.tfrecord.repair_corrupt_files``).
+        include_position: also return where each example was read, ``source_file`` (string) and
+            ``source_record`` (int64, 0-based within the file); the order of the examples is the same
+            as without it (``tools.locate_batches`` finds the records of a training step this way).
 
     Returns:
         ``tf.data.Dataset`` of dicts with ``input_ids``, ``input_mask``, ``segment_ids``,
@@ -312,6 +316,8 @@ def pretraining_dataset(
         if skip_corrupt_records:
             # A truncated or corrupted shard ends at its first bad record instead of stopping the run.
             records = records.ignore_errors(log_warning=True)
+        if include_position:
+            records = records.enumerate().map(lambda index, record: (record, path, index))
         return records
     if is_training:
         if repeat:
@@ -334,8 +340,11 @@ def pretraining_dataset(
     needs_boundary = include_token_boundary or dynamic_masking is not None
     keep = tuple(f.name for f in PRETRAINING_SCHEMA) if needs_boundary else PRETRAINING_MODEL_FEATURES
 
-    def parse(serialized):
-        return parse_pretraining_batch(serialized, max_seq_length, max_predictions_per_seq, keep)
+    def parse(serialized, path=None, index=None):
+        features = parse_pretraining_batch(serialized, max_seq_length, max_predictions_per_seq, keep)
+        if include_position:
+            features.update(source_file=path, source_record=index)
+        return features
 
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if dynamic_masking is not None:

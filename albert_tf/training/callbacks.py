@@ -7,7 +7,7 @@ import csv
 import logging
 import os
 import signal
-from typing import Dict
+from typing import Dict, Optional
 
 import keras
 import numpy as np
@@ -87,6 +87,66 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 f"step {step}: {streak} updates in a row skipped for a NaN/Inf loss or gradient "
                 f"(--max_consecutive_bad_steps {self.max_consecutive}); {then}."
             )
+
+
+class LossSpikeLogger(keras.callbacks.Callback):
+    """Warns when the loss of an execution is `factor` times the median of the last `window` ones (a
+    spike), naming its steps, so that its batches can be found (`hint(first, last)`, e.g. the
+    `albert-locate-batches` command) and looked at; `spikes` keeps them for `results.json`.
+
+    Keras reports running means since the start of each fit "epoch" (a checkpoint interval): an
+    execution's own mean loss is their difference, weighted by steps.
+
+    Example:
+
+    >>> logger = LossSpikeLogger(tf.Variable(0, dtype=tf.int64), factor=3.0)
+    >>> for step, loss in enumerate([2.0, 2.1, 1.9, 2.0, 2.0, 9.0, 2.0], start=1):
+    ...     logger.observe(step, loss)
+    >>> logger.spikes
+    [{'steps': [6, 6], 'loss': 9.0, 'median': 2.0}]
+    """
+
+    def __init__(self, step, factor: float, window: int = 20, hint=None):
+        super().__init__()
+        self.step = step
+        self.factor = factor
+        self.window = window
+        self.hint = hint
+        self.spikes = []
+        self._recent = []
+        self._epoch_start = None
+        self._last = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._last = (int(self.step.numpy()), 0.0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        value = (logs or {}).get("loss")
+        if value is None or self._epoch_start is None:
+            return
+        step, mean = int(self.step.numpy()), float(np.asarray(value).reshape(-1)[0])
+        start = self._epoch_start[0]
+        last_step, last_mean = self._last
+        self._last = (step, mean)
+        if step == last_step:
+            return
+        # The running mean over the epoch's steps, less what the previous executions contributed.
+        loss = (mean * (step - start) - last_mean * (last_step - start)) / (step - last_step)
+        self.observe(step, loss, first=last_step + 1)
+
+    def observe(self, step: int, loss: float, first: Optional[int] = None):
+        """Compares one execution's mean `loss` (steps `first`..`step`) with the recent ones."""
+        first = step if first is None else first
+        if len(self._recent) >= 5 and np.isfinite(loss):
+            median = float(np.median(self._recent))
+            if median > 0 and loss > self.factor * median:
+                self.spikes.append({"steps": [first, step], "loss": round(loss, 6), "median": round(median, 6)})
+                where = f"step {step}" if first == step else f"steps {first}-{step}"
+                hint = f"; its batches: {self.hint(first, step)}" if self.hint else ""
+                logger.warning("loss spike at %s: %.4g, %.1fx the median %.4g of the last %d%s",
+                               where, loss, loss / median, median, len(self._recent), hint)
+        if np.isfinite(loss):
+            self._recent = (self._recent + [loss])[-self.window:]
 
 
 class CheckpointSaver(keras.callbacks.Callback):

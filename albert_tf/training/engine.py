@@ -50,6 +50,7 @@ import tensorflow as tf
 from albert_tf.training.callbacks import (
     CheckpointSaver,
     EvaluateAtCheckpoint,
+    LossSpikeLogger,
     MetricsCSV,
     NonFiniteGuard,
     NonFiniteTrainingError,
@@ -116,6 +117,10 @@ class RunSpec:
     best_key: Optional[str] = None
     evaluate: Optional[Callable[["TrainingEngine"], dict]] = None
     evaluate_every: int = 0
+    #: Warn when an execution's loss exceeds this many times the recent median (0: never); the warning
+    #: ends with `loss_spike_hint(first_step, last_step)` (how to find those batches).
+    loss_spike_factor: float = 0.0
+    loss_spike_hint: Optional[Callable[[int, int], str]] = None
     callbacks: Sequence[keras.callbacks.Callback] = ()
 
     @classmethod
@@ -147,6 +152,8 @@ class TrainOutcome:
     #: The streak of skipped updates that made the run go back to its last checkpoint and continue once:
     #: `{"step": where it tripped, "restored": the checkpoint}` (None: never).
     nonfinite_restore: Optional[dict] = None
+    #: The loss spikes warned about (see `LossSpikeLogger`).
+    loss_spikes: list = dataclasses.field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -306,8 +313,8 @@ class TrainingEngine:
         counter = StepCounter(self.checkpoint.step)
         saver = CheckpointSaver(self.checkpoint)
         watcher = PreemptionWatcher(self.strategy, multi_worker=self.role.multi_worker)
-        # The order matters: count, stop on a streak of skipped updates (before anything of that step is
-        # written), then maybe stop, the CSV row (before its checkpoint, so no kill separates them), save,
+        # The order matters: count, warn of a loss spike, stop on a streak of skipped updates (before
+        # anything of that step is written), then maybe stop, the CSV row (before its checkpoint, so no kill separates them), save,
         # evaluate the saved checkpoint, then log.
         callbacks = [counter, watcher, metrics_csv, saver]
         counters = nonfinite_counters(self.optimizer)
@@ -316,6 +323,10 @@ class TrainingEngine:
             guard = NonFiniteGuard(*counters, self.checkpoint.step, spec.max_consecutive_bad_steps,
                                    last_checkpoint=lambda: tf.train.latest_checkpoint(self.checkpoint_dir))
             callbacks.insert(1, guard)
+        spikes = None
+        if spec.loss_spike_factor > 0:
+            spikes = LossSpikeLogger(self.checkpoint.step, spec.loss_spike_factor, hint=spec.loss_spike_hint)
+            callbacks.insert(1, spikes)
         if self.evaluation is not None:
             callbacks.append(EvaluateAtCheckpoint(self.evaluation.after_checkpoint, self.checkpoint.step))
         callbacks += [ScalarLogger(self.path("tensorboard", "train"), self.checkpoint.step, spec.log_every_steps),
@@ -346,7 +357,7 @@ class TrainingEngine:
         return TrainOutcome(metrics=metrics, preempted=watcher.requested, last_checkpoint=saver.last_path,
                             signal_name=watcher.signal_name,
                             nonfinite_steps_skipped=None if counters is None else int(counters[0].numpy()),
-                            nonfinite_restore=restore)
+                            nonfinite_restore=restore, loss_spikes=spikes.spikes if spikes else [])
 
     def _restore_for_replay(self, path, metrics_csv, guard):
         """Back to checkpoint `path` in this process: weights, optimizer, step and dropout seeds, and the

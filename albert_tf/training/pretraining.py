@@ -71,6 +71,9 @@ class PretrainingOptions:
     #: a lost evaluation exactly). Scores go to eval_history.json, TensorBoard and curves.png; the
     #: checkpoint with the best held-out MLM accuracy is kept in best/.
     eval_every_steps: int = 0
+    #: Warn when the loss of an execution (`log_every_steps` steps at most) is this many times the median
+    #: of the last 20, naming its steps (0: never); `results.json` keeps them as `loss_spikes`.
+    loss_spike_factor: float = 3.0
 
     def validate(self):
         for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps",
@@ -78,7 +81,7 @@ class PretrainingOptions:
                      "log_every_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
-        for name in ("num_warmup_steps", "max_consecutive_bad_steps", "eval_every_steps"):
+        for name in ("num_warmup_steps", "max_consecutive_bad_steps", "eval_every_steps", "loss_spike_factor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}.")
         if self.eval_every_steps % self.save_checkpoints_steps:
@@ -127,6 +130,7 @@ def run_pretraining(
     callbacks=(),
     strategy: Optional[tf.distribute.Strategy] = None,
     extra_results: Optional[dict] = None,
+    loss_spike_hint: Optional[Callable[[int, int], str]] = None,
 ):
     """Pretrains (and/or evaluates) an `AlbertPretrainer`; returns `(model, results)`.
 
@@ -144,7 +148,9 @@ def run_pretraining(
     (a `MultiWorkerMirroredStrategy` must be created before any other TensorFlow op runs).
     `extra_results` are stored in `results.json` with the run's own (the caller's notes on its input), and
     so are the departures from the original recipe that are logged as warnings (`recipe_warnings`, see
-    `albert_tf.training.recipe`).
+    `albert_tf.training.recipe`). A loss spike (`options.loss_spike_factor`) is logged with its steps and
+    `loss_spike_hint(first, last)`, how to find its batches (`albert-pretrain` names the
+    `albert-locate-batches` command), and kept in `results["loss_spikes"]`.
     """
     options.validate()
     notes = recipe_warnings(config, options)
@@ -163,7 +169,9 @@ def run_pretraining(
         )
     if options.eval_every_steps and eval_dataset_fn is None:
         raise ValueError("--eval_every_steps needs held-out data (--eval_input_file).")
-    with TrainingEngine(_spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks), strategy) as engine:
+    spec = _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks)
+    spec = dataclasses.replace(spec, loss_spike_factor=options.loss_spike_factor, loss_spike_hint=loss_spike_hint)
+    with TrainingEngine(spec, strategy) as engine:
         return _run(engine, options, eval_dataset_fn, do_train, do_eval, extra_results or {})
 
 
@@ -227,6 +235,8 @@ def _run(engine: TrainingEngine, options, eval_dataset_fn, do_train, do_eval, ex
                 results["nonfinite_steps_skipped"] = outcome.nonfinite_steps_skipped
             if outcome.nonfinite_restore is not None:
                 results["nonfinite_restore"] = outcome.nonfinite_restore
+            if outcome.loss_spikes:
+                results["loss_spikes"] = outcome.loss_spikes
             if outcome.preempted:
                 results["preempted"] = outcome.stop_record("batch", engine.step)
         results["train_batches"] = engine.step
