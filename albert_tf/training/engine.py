@@ -314,8 +314,8 @@ class TrainingEngine:
         saver = CheckpointSaver(self.checkpoint)
         watcher = PreemptionWatcher(self.strategy, multi_worker=self.role.multi_worker)
         # The order matters: count, warn of a loss spike, stop on a streak of skipped updates (before
-        # anything of that step is written), then maybe stop, the CSV row (before its checkpoint, so no kill separates them), save,
-        # evaluate the saved checkpoint, then log.
+        # anything of that step is written), then maybe stop, the CSV row (before its checkpoint, so no
+        # kill separates them), save, evaluate the saved checkpoint, then log.
         callbacks = [counter, watcher, metrics_csv, saver]
         counters = nonfinite_counters(self.optimizer)
         guard = None

@@ -129,11 +129,17 @@ def test_mixed_precision_runs(tmp_path, precision, policy):
     assert keras.mixed_precision.global_policy().name == "float32", "a run must not change the global policy"
 
 
-def test_held_out_evaluation_every_n_steps_goes_to_history_tensorboard_and_best(tmp_path):
+def test_held_out_evaluation_every_n_steps_and_loss_spikes(tmp_path, caplog):
     config = tiny_config()
-    options = options_for(tmp_path, num_train_steps=8, save_checkpoints_steps=2, iterations_per_loop=2,
-                          eval_every_steps=4)
-    run_pretraining(config, options, make_dataset_fn(config), eval_dataset_fn=make_dataset_fn(config, seed=1))
+    # A spike factor this small calls every execution after the first five a spike: the wiring is the point.
+    options = options_for(tmp_path, num_train_steps=8, save_checkpoints_steps=2, iterations_per_loop=1,
+                          eval_every_steps=4, loss_spike_factor=1e-6)
+    with caplog.at_level("WARNING", logger="albert_tf.training.callbacks"):
+        _, results = run_pretraining(config, options, make_dataset_fn(config), eval_dataset_fn=make_dataset_fn(config, seed=1),
+                                     loss_spike_hint=lambda first, last: f"locate --steps {first}-{last}")
+    assert [spike["steps"] for spike in results["loss_spikes"]] == [[6, 6], [7, 7], [8, 8]]
+    assert "loss spike at step 6" in caplog.text and "its batches: locate --steps 6-6" in caplog.text
+    assert json.load(open(tmp_path / "results.json"))["loss_spikes"] == results["loss_spikes"]
     history = json.load(open(tmp_path / "eval_history.json"))
     assert [entry["global_step"] for entry in history] == [4, 8]
     assert all({"masked_lm_accuracy", "sentence_order_accuracy", "loss"} <= set(entry) for entry in history)
@@ -158,15 +164,3 @@ def test_eval_every_steps_needs_held_out_data(tmp_path):
     config = tiny_config()
     with pytest.raises(ValueError, match="needs held-out data"):
         run_pretraining(config, options_for(tmp_path, save_checkpoints_steps=2, eval_every_steps=2), make_dataset_fn(config))
-
-
-def test_loss_spikes_are_logged_with_the_hint_and_kept_in_results(tmp_path, caplog):
-    config = tiny_config()
-    # A factor this small calls every execution after the first five a spike: the wiring is the point.
-    options = options_for(tmp_path, num_train_steps=8, iterations_per_loop=1, loss_spike_factor=1e-6)
-    with caplog.at_level("WARNING", logger="albert_tf.training.callbacks"):
-        _, results = run_pretraining(config, options, make_dataset_fn(config),
-                                     loss_spike_hint=lambda first, last: f"locate --steps {first}-{last}")
-    assert [spike["steps"] for spike in results["loss_spikes"]] == [[6, 6], [7, 7], [8, 8]]
-    assert "loss spike at step 6" in caplog.text and "its batches: locate --steps 6-6" in caplog.text
-    assert json.load(open(tmp_path / "results.json"))["loss_spikes"] == results["loss_spikes"]
