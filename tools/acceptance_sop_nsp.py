@@ -18,46 +18,35 @@ Writes `<docs_dir>/sop_vs_nsp.json` (every score, per seed, with 95% intervals) 
 import argparse
 import glob
 import json
-import math
 import os
-import subprocess
 import sys
 import time
+
+from albert_tf.io import write_text_atomic
+from tools.acceptance_pretrain import run  # a stage as a logged subprocess; a failure stops the run
 
 OBJECTIVES = ("sop", "nsp")
 PAPER = {"nsp": {"nsp": 0.905, "sop": 0.520}, "sop": {"nsp": 0.789, "sop": 0.865}}
 
 
-def run(command, log):
-    """Runs a stage, its output appended to `log`; a failed stage stops the run naming the log."""
-    with open(log, "a") as f:
-        f.write("$ " + " ".join(command) + "\n")
-        f.flush()
-        code = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT)
-    if code != 0:
-        sys.exit(f"acceptance_sop_nsp: {command[2]} failed with status {code}; see {log}")
-
-
-def wilson(correct: int, total: int, z: float = 1.96):
+def wilson(correct: int, total: int):
     """The 95% Wilson interval of a proportion (held-out pairs are independent draws)."""
-    if total == 0:
-        return (float("nan"), float("nan"))
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (centre - half, centre + half)
+    from scipy import stats
+
+    interval = stats.binomtest(correct, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return (interval.low, interval.high)
 
 
 def seed_interval(values):
     """Mean and the 95% t-interval over seeds (None with a single seed)."""
+    import numpy as np
     from scipy import stats
 
-    mean = sum(values) / len(values)
+    mean = float(np.mean(values))
     if len(values) < 2:
         return mean, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
-    return mean, (mean - half, mean + half)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return mean, (float(low), float(high))
 
 
 def label_shares(work_dir):
@@ -193,12 +182,9 @@ def main(argv=None):
                "config": config, "seeds": seeds, "num_train_steps": args.num_train_steps,
                "train_batch_size": args.train_batch_size, "learning_rate": args.learning_rate,
                "scores": scores, "table": table, "seconds": time.time() - started}
-    with open(os.path.join(args.docs_dir, "sop_vs_nsp.json"), "w") as f:
-        json.dump(summary, f, indent=2)
     majority = {task: max(share, 1 - share) for task, share in label_shares(w).items()}
     summary["majority_baseline"] = majority
-    with open(os.path.join(args.docs_dir, "sop_vs_nsp.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_text_atomic(os.path.join(args.docs_dir, "sop_vs_nsp.json"), json.dumps(summary, indent=2))
     print(f"majority-class baseline: held-out NSP {majority['nsp']:.3f}, held-out SOP {majority['sop']:.3f}")
     print("| pretrained on | held-out NSP | held-out SOP | paper NSP / SOP |")
     print("|---|---|---|---|")

@@ -114,18 +114,19 @@ class LossSpikeLogger(keras.callbacks.Callback):
         self.hint = hint
         self.spikes = []
         self._recent = []
-        self._epoch_start = None
-        self._last = None
+        self._start = None  # the step the current fit "epoch" began at
+        self._last = None  # (step, running mean) at the previous execution's end
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = self._last = (int(self.step.numpy()), 0.0)
+        self._start = int(self.step.numpy())
+        self._last = (self._start, 0.0)
 
     def on_train_batch_end(self, batch, logs=None):
         value = (logs or {}).get("loss")
-        if value is None or self._epoch_start is None:
+        if value is None or self._start is None:
             return
         step, mean = int(self.step.numpy()), float(np.asarray(value).reshape(-1)[0])
-        start = self._epoch_start[0]
+        start = self._start
         last_step, last_mean = self._last
         self._last = (step, mean)
         if step == last_step:
@@ -201,10 +202,7 @@ class ScalarLogger(keras.callbacks.Callback):
             skipped = nonfinite_counters(optimizer)
             if skipped is not None:
                 values["nonfinite_steps_skipped"] = float(skipped[0].numpy())
-        with self._writer.as_default():
-            for key, value in values.items():
-                tf.summary.scalar(key, value, step=step)
-        self._writer.flush()
+        write_scalars(self._writer, values, step)
         self._last = step
 
     def on_train_batch_end(self, batch, logs=None):
@@ -213,6 +211,14 @@ class ScalarLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._write(logs)
+
+
+def write_scalars(writer, values: Dict[str, float], step: int):
+    """Each of `values` as a TensorBoard scalar at `step`, flushed (a killed run keeps what it logged)."""
+    with writer.as_default():
+        for key, value in values.items():
+            tf.summary.scalar(key, value, step=step)
+    writer.flush()
 
 
 def nonfinite_counters(optimizer):

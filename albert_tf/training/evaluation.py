@@ -27,6 +27,7 @@ from typing import Callable, List, Optional
 
 import tensorflow as tf
 
+from albert_tf.training.callbacks import write_scalars
 from albert_tf.training.checkpointing import read_json, write_json
 from albert_tf.training.interruption import kill_point
 
@@ -108,11 +109,8 @@ class CheckpointEvaluation:
     def _log(self, scores: dict, step: int):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
-        with self._writer.as_default():
-            for key, value in scores.items():
-                if key != "global_step" and isinstance(value, (int, float)):
-                    tf.summary.scalar(key, float(value), step=step)
-        self._writer.flush()
+        write_scalars(self._writer, {key: float(value) for key, value in scores.items()
+                                     if key != "global_step" and isinstance(value, (int, float))}, step)
 
     @property
     def best_checkpoint(self) -> Optional[str]:

@@ -169,8 +169,7 @@ def run_pretraining(
         )
     if options.eval_every_steps and eval_dataset_fn is None:
         raise ValueError("--eval_every_steps needs held-out data (--eval_input_file).")
-    spec = _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks)
-    spec = dataclasses.replace(spec, loss_spike_factor=options.loss_spike_factor, loss_spike_hint=loss_spike_hint)
+    spec = _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks, loss_spike_hint)
     with TrainingEngine(spec, strategy) as engine:
         return _run(engine, options, eval_dataset_fn, do_train, do_eval, extra_results or {})
 
@@ -184,7 +183,7 @@ def _evaluate(engine: TrainingEngine, options, eval_dataset_fn) -> dict:
     return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in evaluated.items()}
 
 
-def _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks) -> RunSpec:
+def _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks, loss_spike_hint=None) -> RunSpec:
     """Pretraining's declaration: an `AlbertPretrainer`, the original's optimizer, micro-batches, and
     with `eval_every_steps` a held-out evaluation of those checkpoints (the best MLM accuracy kept)."""
     accumulation = options.gradient_accumulation_steps
@@ -208,6 +207,8 @@ def _spec(config, options, train_dataset_fn, eval_dataset_fn, callbacks) -> RunS
         total_steps=options.total_batches,
         keep_checkpoints=options.keep_checkpoint_max,
         callbacks=tuple(callbacks),
+        loss_spike_factor=options.loss_spike_factor,
+        loss_spike_hint=loss_spike_hint,
         **periodic,
     )
 
