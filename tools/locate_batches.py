@@ -64,11 +64,19 @@ def main(argv=None):
         raise ValueError(f"--train_batch_size {args.train_batch_size} must be divisible by "
                          f"--gradient_accumulation_steps {args.gradient_accumulation_steps}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from albert_tf.data.checks import find_unreadable_file
     from albert_tf.data.pretraining import list_files
 
     micro_batch = args.train_batch_size // args.gradient_accumulation_steps
-    found = locate(list_files(args.input_file), first, last, micro_batch, args.max_seq_length,
-                   args.max_predictions_per_seq, args.seed)
+    files = list_files(args.input_file)
+    try:
+        found = locate(files, first, last, micro_batch, args.max_seq_length, args.max_predictions_per_seq, args.seed)
+    except tf.errors.DataLossError:
+        culprit = find_unreadable_file(files) or "one of --input_file"
+        raise ValueError(f"unreadable input: {culprit}; if the run read it with --skip_corrupt_records, give the "
+                         "repaired copies in <output_dir>/repaired_input instead") from None
     for step, positions in found:
         print(json.dumps({"step": step, "records": [[name, index] for name, index in positions]}))
     if args.output_file:

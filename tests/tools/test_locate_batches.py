@@ -42,6 +42,15 @@ def test_bad_steps_are_one_line_errors(steps, capsys):
     assert f"--steps {steps!r}" in err and "Traceback" not in err
 
 
+def test_a_damaged_shard_is_named_in_one_line(tmp_path, capsys):
+    broken = tmp_path / "train-00000.tfrecord"
+    broken.write_bytes(b"not a tfrecord file" * 20)
+    assert locate_batches.main([f"--input_file={broken}", "--train_batch_size=8", "--max_seq_length=32",
+                                "--max_predictions_per_seq=5", "--steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert f"unreadable input: {broken}" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_an_executions_own_loss_is_read_from_keras_running_means(caplog):
     # Keras reports the mean since the checkpoint interval began; executions of 2 steps with losses
     # 2, 2, 2, 2, 2, 12 give running means 2, 2, 2, 2, 2, 3.67.
