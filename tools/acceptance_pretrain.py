@@ -100,16 +100,24 @@ def main(argv=None):
     p.add_argument("--glue_train_text", default="",
                    help="comma-separated folders of <shared>/glue_data (e.g. SST-2,MRPC) whose train-split text, labels "
                         "dropped, joins the pretraining corpus (task-adaptive pretraining); dev and test never do")
+    p.add_argument("--general_text", default="wiki,gutenberg",
+                   help="which general-domain texts join the corpus: a comma-separated subset of wiki (WikiText-2 "
+                        "valid) and gutenberg (the NLTK selection), or none; WikiText-2 test stays held out either way")
     args = p.parse_args(argv)
     # Every stage below is skipped when its output exists, so re-running after a finished run only
     # rewrites the report.
 
+    general = [t.strip() for t in args.general_text.split(",") if t.strip() and t.strip() != "none"]
+    if set(general) - {"wiki", "gutenberg"}:
+        p.error(f"--general_text {args.general_text!r}: expected a comma-separated subset of wiki,gutenberg, or none")
     shared = os.path.abspath(args.shared)
     folders = [t.strip() for t in args.glue_train_text.split(",") if t.strip()]
     for folder in folders:
         train_file = os.path.join(shared, "glue_data", folder, "train.tsv")
         if not os.path.exists(train_file):
             p.error(f"--glue_train_text: {folder!r} has no {train_file}; name task folders of glue_data, e.g. SST-2,MRPC")
+    if not general and not folders:
+        p.error("--general_text none leaves no pretraining text: name task folders with --glue_train_text")
     py = sys.executable
     w = args.work_dir
     os.makedirs(w, exist_ok=True)
@@ -129,7 +137,7 @@ def main(argv=None):
         out = os.path.join(w, name)
         if not os.path.exists(out):
             run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", out, "--format", fmt], log)
-    train_files = ["wiki_train.txt", "gutenberg.txt"]
+    train_files = [{"wiki": "wiki_train.txt", "gutenberg": "gutenberg.txt"}[g] for g in general]
     if folders:
         out = os.path.join(w, "glue_train.txt")
         if not os.path.exists(out):

@@ -29,6 +29,11 @@ def test_bad_flags_are_one_line_errors_before_any_work(tmp_path, capsys):
         acceptance_pretrain.main(["--shared", str(tmp_path / "shared"), "--work_dir", str(tmp_path / "w"),
                                   "--glue_train_text", "SST-2,NOPE"])
     assert stopped.value.code == 2 and "--glue_train_text: 'NOPE' has no" in capsys.readouterr().err
+    for flags, message in ((["--general_text", "wiki,books"], "--general_text 'wiki,books': expected"),
+                           (["--general_text", "none"], "--general_text none leaves no pretraining text")):
+        with pytest.raises(SystemExit) as stopped:
+            acceptance_pretrain.main(["--shared", str(tmp_path / "shared"), "--work_dir", str(tmp_path / "w"), *flags])
+        assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
     with pytest.raises(SystemExit) as stopped:
         acceptance_finetune.main(["--seeds", "1,x", "--work_dir", str(tmp_path / "f")])
