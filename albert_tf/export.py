@@ -42,6 +42,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from albert_tf.config import AlbertConfig
+from albert_tf.models import lora
 from albert_tf.models.serving import ServingModel
 from albert_tf.text.in_graph import AlbertPreprocessor
 from albert_tf.text.tokenizer import AlbertTokenizer
@@ -275,6 +276,7 @@ def export_saved_model(
     top_k: int = 5,
     exact_segmentation: bool = True,
     overwrite: bool = True,
+    merge_lora: bool = True,
 ) -> str:
     """Writes `model` as a SavedModel with serving signatures; returns `export_dir`.
 
@@ -289,6 +291,9 @@ def export_saved_model(
         top_k: fill-mask candidates per `[MASK]` (pretrainers).
         exact_segmentation: as `AlbertInGraphTokenizer`; False is faster and may break score ties
             differently from Python SentencePiece.
+        merge_lora: a model with LoRA adapters (`albert_tf.models.lora`) is exported with each adapted
+            kernel merged (`kernel + (alpha/rank)·A·B`) and no adapter variables; False keeps the adapters
+            as variables of their own (the same outputs, computed as `x·W + (alpha/rank)·x·A·B`).
 
     The signatures are listed in the module docstring.
 
@@ -323,6 +328,8 @@ def export_saved_model(
             raise FileExistsError(f"{export_dir} exists; pass overwrite=True (or --overwrite) to replace it")
         if os.path.exists(export_dir) and not os.path.isdir(export_dir):
             raise NotADirectoryError(f"--export_dir {export_dir} is a file; expected a directory for the SavedModel")
+    if merge_lora and isinstance(model, ServingModel):
+        model = lora.merge_lora(model)
     with tempfile.TemporaryDirectory(prefix="albert_export_assets_") as asset_dir:
         module, signatures = build_serving_module(
             model, tokenizer, max_seq_length, label_names, top_k, exact_segmentation, asset_dir
@@ -373,7 +380,9 @@ def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
     inputs, one signature (`serving_default`) with the `tokens` signature's outputs (`start_logits` /
     `end_logits` for SQuAD models, `logits` / `probabilities` for classifiers). Only TFLite built-in ops
     are used, so any LiteRT interpreter runs it. The file is written atomically.
+    LoRA adapters, if any, are merged into the kernels (`albert_tf.models.lora.merge_lora`).
     """
+    model = lora.merge_lora(_servable(model))
     heads = _Heads(model, None)
     config = model.config
     if not 3 <= int(max_seq_length) <= config.max_position_embeddings:

@@ -35,10 +35,29 @@ def build_parser():
     add_bool(p, "exact_segmentation", True,
              "break SentencePiece score ties as Python does (false: faster tensorflow-text search)")
     add_bool(p, "overwrite", True, "replace an existing --export_dir")
+    add_bool(p, "merge_lora", True,
+             "a LoRA model (model.keras with model.lora.npz beside it, from albert-finetune --lora_rank) is "
+             "exported with the adapters merged into the kernels; false keeps them as variables of their own, "
+             "e.g. --merge_lora false")
     add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
     return show_defaults(p, (
         "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
         "--export_dir exported/albert/1 --max_seq_length 128"))
+
+
+def _adapters_of(checkpoint):
+    """The LoRA adapters file beside the `.keras` model `checkpoint` names; a one-line error without one."""
+    from albert_tf.checkpoints import formats
+    from albert_tf.errors import UserInputError
+    from albert_tf.models.lora import adapters_path
+
+    found = formats.checkpoint_format(checkpoint)
+    adapters = adapters_path(found.path) if found.kind == formats.KERAS else None
+    if adapters is None or not os.path.exists(adapters):
+        where = f"no {os.path.basename(adapters)} beside it" if adapters else "it is not a .keras model"
+        raise UserInputError(f"--merge_lora false: --checkpoint {checkpoint} has no LoRA adapters ({where}; they are "
+                             "written by albert-finetune --lora_rank).")
+    return adapters
 
 
 @cli_entry_point("albert-export")
@@ -52,7 +71,13 @@ def main(argv=None):
     from albert_tf.export import export_saved_model, export_tflite, signature_summary
     from albert_tf.text import AlbertTokenizer
 
+    adapters = None if args.merge_lora else _adapters_of(args.checkpoint)
     model, tokenizer = load_model(args.checkpoint, config=args.albert_config_file, return_tokenizer=True)
+    if adapters:
+        from albert_tf.models.lora import load_lora_weights
+
+        settings = load_lora_weights(model, adapters)
+        print(f"LoRA adapters kept as variables: {adapters} ({settings})")
     if args.spm_model_file:
         tokenizer = AlbertTokenizer(args.spm_model_file, do_lower_case=args.do_lower_case)
     elif tokenizer is not None:
@@ -60,7 +85,7 @@ def main(argv=None):
     label_names = None if not args.label_names else [n.strip() for n in args.label_names.split(",")]
     export_saved_model(model, args.export_dir, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
                        label_names=label_names, top_k=args.top_k, exact_segmentation=args.exact_segmentation,
-                       overwrite=args.overwrite)
+                       overwrite=args.overwrite, merge_lora=args.merge_lora)
     print(f"SavedModel: {args.export_dir} ({type(model).__name__})")
     for name, sig in sorted(signature_summary(args.export_dir).items()):
         print(f"  {name}({', '.join(sorted(sig['inputs']))}) -> {', '.join(sorted(sig['outputs']))}")

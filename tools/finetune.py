@@ -21,8 +21,8 @@ import os
 import shutil
 import sys
 
-from .flags import (add_bool, add_tpu_flags, check_vocabulary, cli_entry_point, refuse_or_warn,
-                    select_strategy_from_flags, show_defaults, strategy_options)
+from .flags import (add_bool, add_tpu_flags, check_vocabulary, cli_entry_point, comma_list, positive_float,
+                    positive_int, refuse_or_warn, select_strategy_from_flags, show_defaults, strategy_options)
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1
@@ -85,6 +85,18 @@ def build_parser():
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress output (0: none)")
     add_bool(p, "strict", False, "refuse records whose summary says --max_seq_length cut more than 10%% of the "
              "examples (otherwise a warning)")
+    # LoRA (albert_tf.models.lora); the target names are checked there, once the library is loaded.
+    p.add_argument("--lora_rank", type=positive_int, default=0, metavar="R",
+                   help="train rank-R LoRA adapters, the task head (and LayerNorms with --lora_train_layernorm) and "
+                        "freeze the rest of the backbone, e.g. --lora_rank 8 (default: 0, full fine-tuning; leave "
+                        "the flag out rather than give 0)")
+    p.add_argument("--lora_alpha", type=positive_float, default=None,
+                   help="adapter scale alpha/rank, e.g. --lora_alpha 16 (default: the rank, a scale of 1)")
+    p.add_argument("--lora_targets", type=comma_list, default=("query", "value"),
+                   help="projections of the shared block given adapters, a comma list of query, key, value, "
+                        "attention_output, ffn_intermediate, ffn_output, e.g. --lora_targets query,key,value,ffn_output")
+    add_bool(p, "lora_train_layernorm", False, "with --lora_rank, also train the encoder's LayerNorms, e.g. "
+             "--lora_train_layernorm")
     add_bool(p, "allow_vocab_mismatch", False, "accept a config vocab_size larger than the SentencePiece model's "
              "piece count (deliberate padding of the embedding table); a smaller one is always an error")
     return show_defaults(p, (
@@ -335,6 +347,10 @@ def run(args):
         export_dir=args.export_dir,
         export=args.export,
         spm_model_file=args.spm_model_file,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        lora_targets=args.lora_targets,
+        lora_train_layernorm=args.lora_train_layernorm,
     )
     evaluate_fn = predict_fn = None
     if task.is_squad and (eval_files or predict_files):
@@ -360,7 +376,8 @@ def run(args):
     if _report_stop("albert-finetune", result.results):
         return result
     summary = {k: result.results[k] for k in ("train_steps", "train_seconds", "eval", "best_step", "prediction_files",
-                                              "model_file", "resumed_from", "initialised_from") if k in result.results}
+                                              "model_file", "lora_file", "lora", "resumed_from",
+                                              "initialised_from") if k in result.results}
     print(f"albert-finetune {task.name} finished: {json.dumps(summary, default=str)}")
     return result
 

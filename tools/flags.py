@@ -18,6 +18,33 @@ def str_to_bool(value) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def positive_int(value) -> int:
+    """An argparse type: an integer above zero (argparse turns the error into one line naming the flag)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def positive_float(value) -> float:
+    """An argparse type: a number above zero."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def comma_list(value) -> tuple:
+    """An argparse type: `a,b,c` as `("a", "b", "c")`, blanks dropped."""
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
 def add_bool(parser, name, default, help_text=""):
     """`--name`, `--name=true|false` and `--noname`, the spellings absl accepted for the original's flags."""
     parser.add_argument(f"--{name}", type=str_to_bool, nargs="?", const=True, default=default,

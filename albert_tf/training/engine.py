@@ -107,6 +107,7 @@ class RunSpec:
     save_every: int = 1
     keep_checkpoints: int = 5
     initialise: Optional[Callable[[keras.Model], str]] = None
+    adapt_model: Optional[Callable[[keras.Model], dict]] = None
     precision: str = "auto"
     jit_compile: bool = False
     iterations_per_loop: int = 1000
@@ -247,6 +248,8 @@ class TrainingEngine:
                 # Before compile: an uncompiled model cannot take over the source's optimizer state or step.
                 self.results["initialised_from"] = spec.initialise(self.model)
                 logger.info("initialised from %s", self.results["initialised_from"])
+            if spec.adapt_model is not None:
+                self.results.update(spec.adapt_model(self.model))
             optimizer = spec.make_optimizer()
             if self.policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -30,6 +30,7 @@ from albert_tf.config import AlbertConfig
 from albert_tf.errors import UserInputError
 from albert_tf.export import export_saved_model
 from albert_tf.models.backbone import AlbertBackbone
+from albert_tf.models.lora import DEFAULT_TARGETS, adapters_path, check_lora_settings, enable_lora, save_lora_weights
 from albert_tf.tasks import Task, get_task
 from albert_tf.training.checkpointing import write_eval_results, write_text
 from albert_tf.training.engine import PRECISIONS, RunSpec, TrainingEngine
@@ -94,6 +95,13 @@ class FinetuningOptions:
     export: bool = True
     #: The SentencePiece model shipped with the SavedModel (raw-string signatures); None: token signatures only.
     spm_model_file: Optional[str] = None
+    #: LoRA (`albert_tf.models.lora`): adapters of this rank on `lora_targets` train, with the head (and the
+    #: LayerNorms with `lora_train_layernorm`); the rest of the backbone is frozen. 0: full fine-tuning.
+    lora_rank: int = 0
+    #: The adapters' scale is `lora_alpha / lora_rank` (None: alpha = rank).
+    lora_alpha: Optional[float] = None
+    lora_targets: tuple = DEFAULT_TARGETS
+    lora_train_layernorm: bool = False
 
     def resolved(self, task: Task) -> "FinetuningOptions":
         """A copy with every unset hyper-parameter taken from the task's defaults, validated."""
@@ -123,6 +131,18 @@ class FinetuningOptions:
             raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}.")
         if self.max_consecutive_bad_steps < 0:
             raise ValueError(f"--max_consecutive_bad_steps must be >= 0, got {self.max_consecutive_bad_steps}.")
+        if self.lora_rank:
+            check_lora_settings(self.lora_rank, self.lora_alpha, self.lora_targets)
+        elif self.lora_alpha is not None or tuple(self.lora_targets) != DEFAULT_TARGETS or self.lora_train_layernorm:
+            raise UserInputError("--lora_alpha, --lora_targets and --lora_train_layernorm apply to LoRA: "
+                                 "give --lora_rank (a positive rank) too.")
+
+    def lora_settings(self) -> Optional[dict]:
+        """The LoRA settings a resume must keep (None: full fine-tuning)."""
+        if not self.lora_rank:
+            return None
+        return {"rank": self.lora_rank, "alpha": self.lora_alpha if self.lora_alpha is not None else self.lora_rank,
+                "targets": list(self.lora_targets), "train_layernorm": self.lora_train_layernorm}
 
 
 @dataclasses.dataclass
@@ -199,6 +219,9 @@ def run_finetuning(
         raise ValueError("--do_eval needs evaluation records (--data_dir or --predict_file).")
     if do_predict and not predict_files:
         raise ValueError("--do_predict needs test records (--data_dir or --predict_file).")
+    if options.lora_rank and not do_train:
+        raise UserInputError(f"--lora_rank {options.lora_rank} trains adapters: it needs --do_train (a LoRA run's "
+                             "model.keras already holds the merged weights to evaluate or predict with).")
     if strategy is None:
         # Before any other TensorFlow op: MultiWorkerMirroredStrategy configures the runtime at creation.
         strategy = select_strategy(options.strategy, tpu=options.tpu, tpu_zone=options.tpu_zone,
@@ -225,12 +248,23 @@ def _spec(task, config, options, train_files, eval_files, evaluate_fn, callbacks
     def build_model(dtype):
         return task.build_model(AlbertBackbone(config, dtype=dtype), dropout=options.classifier_dropout)
 
+    lora = options.lora_settings()
+
+    def adapt_model(model):
+        trainable = enable_lora(model, lora["rank"], lora["alpha"], lora["targets"], lora["train_layernorm"])
+        logger.info("LoRA %s: %d of %d parameters train", lora, trainable, model.count_params())
+        return {"lora": dict(lora, trainable_parameters=trainable, parameters=model.count_params())}
+
+    settings = {"task": task.name, "config": config.to_dict(), "max_seq_length": options.max_seq_length,
+                "train_batch_size": options.train_batch_size, "learning_rate": options.learning_rate,
+                "warmup_step": options.warmup_step, "optimizer": options.optimizer}
+    if lora:
+        settings["lora"] = lora  # only then: runs without LoRA keep the run record they always had
     return RunSpec.from_options(
         options,
-        settings={"task": task.name, "config": config.to_dict(), "max_seq_length": options.max_seq_length,
-                  "train_batch_size": options.train_batch_size, "learning_rate": options.learning_rate,
-                  "warmup_step": options.warmup_step, "optimizer": options.optimizer},
+        settings=settings,
         build_model=build_model,
+        adapt_model=adapt_model if lora else None,
         make_optimizer=lambda: create_optimizer(options.optimizer, options.learning_rate, options.train_step,
                                                 options.warmup_step),
         initialise=(lambda model: initialise(model, options.init_checkpoint, options.init_from_group0))
@@ -306,6 +340,9 @@ def _run(engine: TrainingEngine, task, options, predict_files, do_train, do_eval
 
     if do_train:
         results["model_file"] = engine.save_model()
+        if options.lora_rank:
+            # model.keras holds the merged kernels (Keras' format); the adapters themselves go beside it.
+            results["lora_file"] = save_lora_weights(engine.model, adapters_path(results["model_file"]))
         if options.export and engine.role.is_chief:
             results["saved_model"] = _export(engine, task, options)
     engine.write_results(results)
