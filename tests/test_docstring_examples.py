@@ -21,6 +21,7 @@ MODULES = [
     "albert_tf.models.token_classifier",
     "albert_tf.models.streaming_metrics",
     "albert_tf.models.serving",
+    "albert_tf.models.lora",
     "albert_tf.metrics",
     "albert_tf.export",
     "albert_tf.data.schemas",

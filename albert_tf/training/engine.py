@@ -89,7 +89,10 @@ class RunSpec:
 
     `settings`: the values a resume must keep (`run_config.json`). `build_model(dtype_policy)` is called
     inside the strategy scope; `initialise(model)` (optional) loads weights only, before compile, and
-    returns a description. `train_dataset_fn(batch_size[, input_context])` as
+    returns a description. `adapt_model(model)` (optional) changes what trains (LoRA adapters, frozen
+    weights) once the initial weights are in, on a new run and on a resume alike (before compile and the
+    checkpoint restore, so the checkpoint's variables exist), and returns entries for `results`.
+    `train_dataset_fn(batch_size[, input_context])` as
     `fitting.distributed_dataset` takes it, `batch_size` global examples per step, `total_steps` steps
     in all, a checkpoint every `save_every` (the newest `keep_checkpoints` kept). With `best_key`, the
     run keeps an evaluation history and a best checkpoint; `evaluate(engine)` (optional) scores the
