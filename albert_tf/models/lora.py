@@ -3,7 +3,9 @@
 Built on Keras' own `Dense.enable_lora` / `EinsumDense.enable_lora` (adapters `lora_kernel_a` [.., r] and
 `lora_kernel_b` [r, out], B initialised to zero, output `x·W + (alpha/r)·x·A·B`). ALBERT applies one
 group's block at every layer of the group, so an adapter on that block's sublayer is shared exactly as its
-kernel is: a model gets `groups x inner blocks x targets` adapter pairs, never `layers x ...`.
+kernel is: a model gets `groups x inner blocks x targets` adapter pairs, never `layers x ...`. The
+attention projections are `EinsumDense` kernels `[H, heads, head_size]`: Keras' adapter there is
+`A [H, heads, r]`, `B [r, head_size]` (B shared by the heads), so a useful rank is at most `head_size`.
 
 What trains after `enable_lora`: the adapters, the task head (every weight outside the backbone) and,
 with `train_layernorm`, the encoder's LayerNorms; every other backbone weight is frozen
