@@ -18,26 +18,22 @@ def str_to_bool(value) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
-def positive_int(value) -> int:
-    """An argparse type: an integer above zero (argparse turns the error into one line naming the flag)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
+def _positive(convert, kind):
+    def parse(value):
+        try:
+            number = convert(value)
+        except ValueError:
+            number = None
+        if number is None or not number > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind}, got {value!r}")
+        return number
+
+    return parse
 
 
-def positive_float(value) -> float:
-    """An argparse type: a number above zero."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
-    return number
+#: argparse types for numbers above zero (argparse turns the error into one line naming the flag).
+positive_int = _positive(int, "integer")
+positive_float = _positive(float, "number")
 
 
 def comma_list(value) -> tuple:

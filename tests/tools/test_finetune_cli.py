@@ -256,3 +256,21 @@ def test_race_train_eval_predict(fixtures, tmp_path):
 def test_glue_classification_train_eval_predict_export(straight_finetune):
     out, stdout = straight_finetune
     check_glue_run(out, stdout, "sst-2", "eval_accuracy", steps=12, count=7, exported=True)
+
+
+def test_lora_flags_in_help_and_a_rank_of_zero_refused(capsys):
+    from albert_tf.models.lora import TARGETS
+    from tools import export, finetune
+
+    text = " ".join(finetune.build_parser().format_help().split())
+    for flag in ("--lora_rank R", "--lora_alpha", "--lora_targets", "--lora_train_layernorm"):
+        assert flag in text
+    assert "e.g. --lora_rank 8 (default: 0, full fine-tuning" in text and "(default: query,value)" in text
+    assert all(target in text for target in TARGETS)  # the help's list follows the library's
+    assert "e.g. --merge_lora false (default: true)" in " ".join(export.build_parser().format_help().split())
+    for rank in ("0", "-3"):
+        with pytest.raises(SystemExit) as exit_:
+            finetune.build_parser().parse_args(["--task=sst-2", "--output_dir=x", f"--lora_rank={rank}"])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"albert-finetune: error: argument --lora_rank: expected a positive integer, got '{rank}'")
