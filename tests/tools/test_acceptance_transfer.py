@@ -142,9 +142,9 @@ def test_bootstrap_interval_of_a_proportion_is_near_the_normal_one():
 
 
 def test_steps_follow_epochs_with_a_floor_or_the_fixed_count(inputs):
-    args = tool.parse_flags(inputs)
+    args = tool.parse_flags(inputs + ["--probe_only"])  # the default sizes, beyond the tiny files
     assert [tool.few_label_steps(n, args) for n in (100, 300, 1000, 3000)] == [100, 100, 313, 938]
-    args = tool.parse_flags(inputs + ["--steps", "50"])
+    args = tool.parse_flags(inputs + ["--probe_only", "--steps", "50"])
     assert tool.few_label_steps(3000, args) == 50
 
 
@@ -157,6 +157,7 @@ def test_steps_follow_epochs_with_a_floor_or_the_fixed_count(inputs):
     (["--probe_only", "--few_label_only"], "not allowed with argument"),
     (["--pretrained", "/nonexistent/model.keras"], "--pretrained /nonexistent/model.keras: no such file"),
     (["--glue_dir", "/nonexistent"], "--glue_dir /nonexistent: no SST-2/train.tsv"),
+    (["--sizes", "10,300"], "--sizes 300: SST-2/train.tsv has only 40 examples"),
 ])
 def test_bad_flags_are_one_line_errors(inputs, flags, message, capsys):
     with pytest.raises(SystemExit) as stopped:
