@@ -345,34 +345,46 @@ def fit_probe(task, train_x, train_y, dev_x, dev_y, seed=0, threads=1):
             "regularisation": {"alpha" if regression else "C": strength}, "train_examples": int(len(train_y))}
 
 
+def probe_key(args, folder, init, name):
+    """A probe unit's key: task, init (and pretrained file), feature, training-set limit and the seed (which
+    draws the random backbone, the limited training set and the cross-validation folds)."""
+    return f"probe|{folder}|{unit_init(args, init)}|{name}|max_train={args.probe_max_train}|seed={args.seeds[0]}"
+
+
 def run_probes(args, results, progress, tokenizer):
     for folder in args.tasks:
         task, _ = TASKS[folder]
-        data_dir = os.path.join(args.glue_dir, folder)
-        splits = {split: task_features(task, data_dir, split, tokenizer, args.max_seq_length) for split in ("train", "dev")}
-        labels = {s: f["label_ids"].reshape(-1) for s, f in splits.items()}
-        subset = _probe_subset(labels["train"], args.probe_max_train, args.seeds[0], task == "sts-b")
+        data = None  # tokenised only when a unit of this task is missing
         for init in args.inits:
-            tag = unit_init(args, init)
-            cache = os.path.join(args.work_dir, "features", f"{folder}-{tag}.npz")
             encoded = None
             for name in feature_names(args):
-                key = f"probe|{folder}|{tag}|{name}|max_train={args.probe_max_train}"
-                if results.get(key) is None:
+                key = probe_key(args, folder, init, name)
+                ran = results.get(key) is None
+                if ran:
+                    if data is None:
+                        data = _probe_data(args, task, folder, tokenizer)
                     if encoded is None:
-                        encoded = _features(args, init, task, splits, cache, subset)
+                        cache = os.path.join(args.work_dir, "features", f"{folder}-{unit_init(args, init)}-max_train"
+                                             f"{args.probe_max_train}-seed{args.seeds[0]}.npz")
+                        encoded = _features(args, init, task, data["splits"], cache, data["subset"])
                     tick = time.time()
-                    found = fit_probe(task, encoded["train"][name], labels["train"][subset], encoded["dev"][name],
-                                      labels["dev"], seed=args.seeds[0], threads=args.probe_threads)
+                    found = fit_probe(task, encoded["train"][name], data["labels"]["train"][data["subset"]],
+                                      encoded["dev"][name], data["labels"]["dev"], seed=args.seeds[0],
+                                      threads=args.probe_threads)
                     found.update(task=folder, init=init, feature=name, fit_seconds=time.time() - tick,
                                  encode_seconds=encoded["seconds"])
                     results.put(key, found)
-                    ran = True
-                else:
-                    ran = False
                 r = results.get(key)
                 progress.line(f"probe {folder} {init} {name}: {r['metric']} {r['value']:.4f} "
                               f"[{r['interval'][0]:.4f}, {r['interval'][1]:.4f}]", ran)
+
+
+def _probe_data(args, task, folder, tokenizer):
+    data_dir = os.path.join(args.glue_dir, folder)
+    splits = {split: task_features(task, data_dir, split, tokenizer, args.max_seq_length) for split in ("train", "dev")}
+    labels = {s: f["label_ids"].reshape(-1) for s, f in splits.items()}
+    subset = _probe_subset(labels["train"], args.probe_max_train, args.seeds[0], task == "sts-b")
+    return {"splits": splits, "labels": labels, "subset": subset}
 
 
 def feature_names(args):
@@ -473,6 +485,8 @@ def finetune_once(args, task, train_files, eval_files, init, seed, lr, steps, ou
     result = run_finetuning(task, AlbertConfig.from_json_file(args.albert_config_file), options, train_files,
                             eval_files, do_train=True, do_eval=True)
     seconds = time.time() - tick
+    if result.results.get("preempted"):  # a signal: the run's checkpoint stays, the next start resumes it
+        raise SystemExit(f"stopped by a signal during {output_dir}; run the same command again to resume")
     for name in os.listdir(output_dir):  # keep the small reports, not checkpoints or model files
         path = os.path.join(output_dir, name)
         if os.path.isdir(path):
@@ -522,8 +536,8 @@ def summarise(args, results):
     for folder in args.tasks if not args.few_label_only else []:
         for name in feature_names(args):
             row = {"task": folder, "feature": name}
-            for init, tag in tags.items():
-                found = units.get(f"probe|{folder}|{tag}|{name}|max_train={args.probe_max_train}")
+            for init in tags:
+                found = units.get(probe_key(args, folder, init, name))
                 if found:
                     row[init] = {"value": found["value"], "interval": found["interval"], "scores": found["scores"],
                                  "regularisation": found["regularisation"]}
@@ -589,6 +603,16 @@ def tables(args, summary):
         also = (f"{second} " + " / ".join(_cell(e.get("also"), "mean") if e else "–" for e in (p, q))) if second else ""
         lines.append(f"| {r['task']} | {r['n']} | {r['lr']:g} | {r['steps']} | {r['metric']} | {_cell(p, 'mean')} | "
                      f"{_cell(q, 'mean')} | {seeds} | {win} | {also} |")
+    if len(args.learning_rate) > 1:
+        lines += ["", "Each init at its best learning rate (the highest mean over seeds, one rule for both; chosen on "
+                  "dev, so optimistic for both):", "", "| task | N | pretrained (lr) | random init (lr) |", "|---|---|---|---|"]
+        for task, n in dict.fromkeys((r["task"], r["n"]) for r in summary["few_labels"]):
+            rows = [r for r in summary["few_labels"] if (r["task"], r["n"]) == (task, n)]
+            cells = []
+            for init in INITS:
+                best = max((r for r in rows if init in r), key=lambda r: r[init]["mean"], default=None)
+                cells.append(f"{_cell(best[init], 'mean')} ({best['lr']:g})" if best else "–")
+            lines.append(f"| {task} | {n} | {cells[0]} | {cells[1]} |")
     t = summary["target"]
     lines += ["", f"Target (pretrained above the random one's interval on >= 2 of the SST-2 sizes at lr "
               f"{args.learning_rate[0]:g} and on the `{HEADLINE_FEATURE}` probe of >= 2 tasks): SST-2 sizes above: "

@@ -3,7 +3,6 @@ fine-tuning, both initialisations), resumed without redoing finished units, its 
 hand-worked values, and bad flags as one-line errors (the real runs: docs/transfer.md)."""
 
 import json
-import os
 import random
 
 import pytest
@@ -96,7 +95,8 @@ def test_end_to_end_then_resumed_without_redoing_a_unit(inputs, tmp_path, capsys
     assert again["computed"] == 1
     after = json.loads((tmp_path / "work" / "results.json").read_text())["units"]
     assert {k: after[k] for k in kept} == kept and lost in after
-    assert "(cached)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(cached)" in out and "encoded" not in out  # the features came from the work folder too
 
 
 def test_regression_probe_is_ridge_scored_with_pearson_and_spearman():
@@ -139,6 +139,19 @@ def test_bootstrap_interval_of_a_proportion_is_near_the_normal_one():
     low, high = tool.bootstrap_interval(metrics.accuracy, predictions, labels, rounds=2000)
     assert low == pytest.approx(0.75 - 1.96 * 0.02165, abs=0.01) and high == pytest.approx(0.75 + 1.96 * 0.02165, abs=0.01)
     assert tool.bootstrap_interval(metrics.accuracy, labels, labels, rounds=50) == (1.0, 1.0)
+
+
+def test_tables_give_each_lr_and_each_inits_best_lr(inputs):
+    args = tool.parse_flags(inputs + ["--probe_only", "--learning_rate", "1e-4,3e-4"])
+    entry = lambda mean: {"mean": mean, "interval": (mean - 0.01, mean + 0.01), "values": [mean] * 2}  # noqa: E731
+    rows = [{"task": "SST-2", "n": 100, "lr": lr, "steps": 100, "metric": "eval_accuracy", "pretrained": entry(p),
+             "random": entry(r)} for lr, p, r in ((1e-4, 0.70, 0.60), (3e-4, 0.65, 0.66))]
+    target = {"few_label_sst2_sizes_above": [100], "few_label_sst2_sizes_compared": [100], "probe_tasks_above": [],
+              "probe_tasks_compared": [], "met": False}
+    lines = tool.tables(args, {"probes": [], "few_labels": rows, "target": target})
+    assert "| SST-2 | 100 | 0.0001 | 100 | eval_accuracy | 0.7000 [0.6900, 0.7100] | 0.6000 [0.5900, 0.6100] | 2/2 | yes |" \
+        in "\n".join(lines)
+    assert "| SST-2 | 100 | 0.7000 [0.6900, 0.7100] (0.0001) | 0.6600 [0.6500, 0.6700] (0.0003) |" in lines
 
 
 def test_steps_follow_epochs_with_a_floor_or_the_fixed_count(inputs):
