@@ -99,6 +99,27 @@ def test_end_to_end_then_resumed_without_redoing_a_unit(inputs, tmp_path, capsys
     assert "(cached)" in out and "encoded" not in out  # the features came from the work folder too
 
 
+def test_encoding_in_length_sorted_batches_matches_one_padded_call():
+    import numpy as np
+
+    from albert_tf import AlbertBackbone, AlbertConfig
+
+    backbone = AlbertBackbone(AlbertConfig(**CONFIG))
+    rng = np.random.default_rng(0)
+    lengths = np.array([5, 12, 3, 9, 12, 7])
+    mask = (np.arange(12)[None, :] < lengths[:, None]).astype("int64")
+    features = {"input_ids": rng.integers(5, 300, (6, 12)) * mask, "input_mask": mask,
+                "segment_ids": (np.arange(12)[None, :] >= 2) * mask}
+    encoded = tool.encode(backbone, features, [0, 2], batch_size=4)
+    out = backbone({k: v.astype("int32") for k, v in features.items()})
+    weights = mask[..., None].astype("float32")
+    for name, tensor in (("mean", out["sequence_output"]), ("layer0", out["embedding_output"]),
+                         ("layer2", out["encoder_outputs"][1])):
+        expected = (np.asarray(tensor) * weights).sum(1) / weights.sum(1)
+        np.testing.assert_allclose(encoded[name], expected, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(encoded["pooled"], np.asarray(out["pooled_output"]), atol=1e-5)
+
+
 def test_regression_probe_is_ridge_scored_with_pearson_and_spearman():
     import numpy as np
     from scipy import stats
