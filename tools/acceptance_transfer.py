@@ -388,10 +388,10 @@ def _probe_data(args, task, folder, tokenizer):
 
 
 def feature_names(args):
-    return ["pooled", "mean"] + [f"layer{k}" for k in _layers(args)]
+    return ["pooled", "mean"] + [f"layer{k}" for k in _probed_layers(args)]
 
 
-def _layers(args):
+def _probed_layers(args):
     if args.layers != "all":
         return args.layers
     from albert_tf.config import AlbertConfig
@@ -413,7 +413,7 @@ def _features(args, init, task, splits, cache, subset):
     tick = time.time()
     backbone = make_backbone(args, init, task, args.seeds[0])
     train = {k: v[subset] for k, v in splits["train"].items()}
-    encoded = {split: encode(backbone, data, _layers(args), args.encode_batch_size)
+    encoded = {split: encode(backbone, data, _probed_layers(args), args.encode_batch_size)
                for split, data in (("train", train), ("dev", splits["dev"]))}
     encoded["seconds"] = time.time() - tick
     print(f"  encoded {task} ({init}): {len(subset)} train + {len(splits['dev']['input_ids'])} dev examples in "
