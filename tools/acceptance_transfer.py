@@ -496,6 +496,12 @@ def finetune_once(args, task, train_files, eval_files, init, seed, lr, steps, ou
     return {k: float(v) for k, v in result.eval.items()}, seconds
 
 
+def few_key(args, folder, n, seed, lr, init):
+    """A fine-tuning unit's key: everything its score depends on beyond the work folder's identity."""
+    return (f"few|{folder}|n={n}|seed={seed}|lr={lr:g}|steps={few_label_steps(n, args)}|batch={args.batch_size}|"
+            f"{unit_init(args, init)}")
+
+
 def run_few_labels(args, results, progress):
     for folder in args.few_label_tasks:
         task, metric = TASKS[folder]
@@ -508,8 +514,7 @@ def run_few_labels(args, results, progress):
                 train_files = None
                 for lr in args.learning_rate:
                     for init in args.inits:
-                        tag = unit_init(args, init)
-                        key = f"few|{folder}|n={n}|seed={seed}|lr={lr:g}|steps={steps}|batch={args.batch_size}|{tag}"
+                        key = few_key(args, folder, n, seed, lr, init)
                         ran = results.get(key) is None
                         if ran:
                             if train_files is None:
@@ -531,12 +536,11 @@ def run_few_labels(args, results, progress):
 def summarise(args, results):
     """{"probes": [...], "few_labels": [...], "target": {...}} over the units of this setup and model."""
     units = results.data["units"]
-    tags = {init: unit_init(args, init) for init in args.inits}
     probes, few = [], []
     for folder in args.tasks if not args.few_label_only else []:
         for name in feature_names(args):
             row = {"task": folder, "feature": name}
-            for init in tags:
+            for init in args.inits:
                 found = units.get(probe_key(args, folder, init, name))
                 if found:
                     row[init] = {"value": found["value"], "interval": found["interval"], "scores": found["scores"],
@@ -549,9 +553,8 @@ def summarise(args, results):
             for n in args.sizes:
                 steps = few_label_steps(n, args)
                 row = {"task": folder, "n": n, "lr": lr, "steps": steps, "metric": TASKS[folder][1]}
-                for init, tag in tags.items():
-                    runs = [units.get(f"few|{folder}|n={n}|seed={s}|lr={lr:g}|steps={steps}|batch={args.batch_size}|{tag}")
-                            for s in args.seeds]
+                for init in args.inits:
+                    runs = [units.get(few_key(args, folder, n, s, lr, init)) for s in args.seeds]
                     values = [r["value"] for r in runs if r]
                     if values:
                         mean, interval = interval_over_seeds(values)
