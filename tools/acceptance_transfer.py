@@ -16,9 +16,9 @@ are reused when a later checkpoint is compared. Writes <docs_dir>/transfer.{md,j
 
 Example (the random baseline first, then the pretrained model; the second run reuses the first's units):
 
-    python tools/acceptance_transfer.py --inits random --spm_model_file /work/transfer/pt/spm.model \\
+    python -m tools.acceptance_transfer --inits random --spm_model_file /work/transfer/pt/spm.model \\
         --albert_config_file /work/transfer/pt/albert_config.json --work_dir /work/transfer/acceptance
-    python tools/acceptance_transfer.py --pretrained /work/transfer/pt/pretrain/model.keras \\
+    python -m tools.acceptance_transfer --pretrained /work/transfer/pt/pretrain/model.keras \\
         --spm_model_file /work/transfer/pt/spm.model --albert_config_file /work/transfer/pt/albert_config.json \\
         --work_dir /work/transfer/acceptance --docs_dir docs --layers all
 """
@@ -666,7 +666,7 @@ def write_docs(args, argv, summary):
     config = AlbertConfig.from_json_file(args.albert_config_file)
     os.makedirs(args.docs_dir, exist_ok=True)
     png = plot(summary, os.path.join(args.docs_dir, "transfer.png"))
-    command = "python tools/acceptance_transfer.py " + " ".join(argv)
+    command = "python -m tools.acceptance_transfer " + " ".join(argv)
     steps = (f"{args.steps} steps" if args.steps else
              f"{args.epochs:g} epochs over the N examples, at least {args.min_steps} steps")
     header = [
