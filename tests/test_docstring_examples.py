@@ -21,6 +21,8 @@ MODULES = [
     "albert_tf.models.token_classifier",
     "albert_tf.models.streaming_metrics",
     "albert_tf.models.serving",
+    "albert_tf.models.quantization",
+    "albert_tf.litert",
     "albert_tf.metrics",
     "albert_tf.export",
     "albert_tf.data.schemas",

@@ -91,6 +91,19 @@ def test_litert_mode_runs_close_to_the_float_keras_model(converted, mode):
     assert error > 0 or mode == "none"  # a quantized file computing exactly the float model's would be a no-op
 
 
+def test_int8_keeps_only_layer_norm_statistics_mask_and_outputs_float(converted):
+    """What docs/serving.md says stays float32 in a full-integer file (the softmax and lookups do not)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=converted[2]["int8"]).get_tensor_details()
+    names = [d["name"] for d in details if np.dtype(d["dtype"]) == np.float32]
+    int8 = [d["name"] for d in details if np.dtype(d["dtype"]) == np.int8]
+    assert len(int8) > 5 * len(names), (len(int8), names)
+    allowed = ("layer_norm", "tfl.dequantize", "StatefulPartitionedCall")  # statistics, and the float outputs
+    assert [n for n in names if not any(a in n for a in allowed) and not n.endswith("/Cast")] == [], names
+    assert not [n for n in names if "softmax" in n.lower() or "embeddings" in n], names
+
+
 def test_litert_file_sizes_are_ordered(converted):
     sizes = {mode: os.path.getsize(path) for mode, path in converted[2].items()}
     assert max(sizes["int8"], sizes["dynamic"]) < sizes["float16"] < sizes["none"], sizes
@@ -138,6 +151,9 @@ def test_shared_weights_are_stored_once_in_every_format(tmp_path):
     config = AlbertConfig(vocab_size=300, embedding_size=16, hidden_size=32, num_hidden_layers=12, num_hidden_groups=1,
                           num_attention_heads=4, intermediate_size=4096, max_position_embeddings=32)
     model = AlbertBackbone(config)
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # distinct values: identical tensors could be stored once for that reason alone
+        weight.assign(rng.normal(0.0, 0.02, weight.shape).astype(np.float32))
     parameter_bytes = 4 * model.count_params()
     keras_file = tmp_path / "model.keras"
     model.save(str(keras_file))
