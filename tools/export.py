@@ -82,6 +82,13 @@ def main(argv=None):
         tokenizer = AlbertTokenizer(args.spm_model_file, do_lower_case=args.do_lower_case)
     elif tokenizer is not None:
         print(f"tokenizer: the one in {args.checkpoint} (do_lower_case={tokenizer.do_lower_case})")
+    examples = None
+    if args.quantize == "int8":  # read before the export, so that bad records stop it at once
+        from albert_tf.litert import representative_features
+
+        shape = model.serving_inputs(args.max_seq_length, batch_size=1)["input_ids"].shape
+        examples = representative_features(args.representative_records, shape, args.representative_examples)
+        print(f"int8 calibration: {len(examples)} examples of {args.representative_records}")
     label_names = None if not args.label_names else [n.strip() for n in args.label_names.split(",")]
     export_saved_model(model, args.export_dir, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
                        label_names=label_names, top_k=args.top_k, exact_segmentation=args.exact_segmentation,
@@ -91,13 +98,6 @@ def main(argv=None):
         print(f"  {name}({', '.join(sorted(sig['inputs']))}) -> {', '.join(sorted(sig['outputs']))}")
     if args.tflite:
         tflite_file = os.path.join(args.export_dir, "albert_model.tflite")
-        examples = None
-        if args.quantize == "int8":
-            from albert_tf.litert import representative_features
-
-            shape = model.serving_inputs(args.max_seq_length, batch_size=1)["input_ids"].shape
-            examples = representative_features(args.representative_records, shape, args.representative_examples)
-            print(f"int8 calibration: {len(examples)} examples of {args.representative_records}")
         size = export_tflite(model, tflite_file, max_seq_length=args.max_seq_length, quantize=args.quantize,
                              representative_dataset=examples)
         print(f"TFLite: {tflite_file} ({size / 2**20:.2f} MiB, --quantize {args.quantize})")
