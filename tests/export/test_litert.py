@@ -101,7 +101,7 @@ def test_int8_keeps_only_layer_norm_statistics_mask_and_outputs_float(converted)
     assert len(int8) > 5 * len(names), (len(int8), names)
     allowed = ("layer_norm", "tfl.dequantize", "StatefulPartitionedCall")  # statistics, and the float outputs
     assert [n for n in names if not any(a in n for a in allowed) and not n.endswith("/Cast")] == [], names
-    assert not [n for n in names if "softmax" in n.lower() or "embeddings" in n], names
+    assert not [n for n in names if any(op in n.lower() for op in ("softmax", "word_embeddings", "gather"))], names
 
 
 def test_litert_file_sizes_are_ordered(converted):
@@ -143,13 +143,17 @@ def test_cli_refuses_int8_without_records_in_one_line(capsys):
 
 
 def test_shared_weights_are_stored_once_in_every_format(tmp_path):
-    """L=12 over one group: the shared block (H=32, I=4096: 1 MB) is 94% of the parameter bytes, so one
-    extra copy of it would show as +90%, twelve as +1000%."""
+    """L=12 over one group: the shared block (H=32, I=8192: 2.1 MB) is 97% of the parameter bytes, so one
+    extra copy of it would show as +95%, twelve as +1000%.
+
+    The LiteRT file holds each kernel as one constant; beyond the weights it carries ~11 KB of graph per
+    unrolled layer (ops, tensor names: 129 KB measured at L=12 whatever I is), 12% of I=4096's 1.1 MB but
+    6% here and 0.1% of albert-base (docs/export_sizes.md)."""
     import keras
 
     keras.utils.set_random_seed(1)
     config = AlbertConfig(vocab_size=300, embedding_size=16, hidden_size=32, num_hidden_layers=12, num_hidden_groups=1,
-                          num_attention_heads=4, intermediate_size=4096, max_position_embeddings=32)
+                          num_attention_heads=4, intermediate_size=8192, max_position_embeddings=32)
     model = AlbertBackbone(config)
     rng = np.random.default_rng(0)
     for weight in model.weights:  # distinct values: identical tensors could be stored once for that reason alone
