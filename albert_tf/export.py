@@ -42,6 +42,8 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from albert_tf.config import AlbertConfig
+from albert_tf.io import write_bytes_atomic
+from albert_tf.litert import convert_saved_model
 from albert_tf.models import lora
 from albert_tf.models.serving import ServingModel
 from albert_tf.text.in_graph import AlbertPreprocessor
@@ -95,9 +97,11 @@ def _signature_function(fn, specs: dict):
 class _ServingModule(tf.Module):
     """Holds the model, the tokenizer resources and the assets; its tf.functions are the signatures."""
 
-    def __init__(self, model, preprocessor, heads: _Heads, vocabulary, top_k: int, assets: dict):
+    def __init__(self, preprocessor, heads: _Heads, vocabulary, top_k: int, assets: dict):
         super().__init__(name="albert_serving")
-        self.model = model
+        # The model is reached through `heads` (a plain object, not tracked): tracked here, its Keras
+        # variables would be saved beside the tf.Variables in `captured_variables` that they wrap, every
+        # weight twice (a 90 MB SavedModel for albert-base's 45 MB).
         self.preprocessor = preprocessor
         self.heads = heads
         self.top_k = int(top_k)
@@ -107,7 +111,7 @@ class _ServingModule(tf.Module):
     # --- string signatures -----------------------------------------------------------------
     def _ids(self, texts):
         tokenizer = self.preprocessor.tokenizer
-        if not self.model.fills_masks:
+        if not self.heads.model.fills_masks:
             return tokenizer(texts)
         # Each literal [MASK] becomes the mask id; the text around it is tokenized part by part
         # (the [MASK] piece is a control symbol, which SentencePiece never produces from text).
@@ -128,7 +132,7 @@ class _ServingModule(tf.Module):
         features = self.preprocessor.pack(segments)
         result = self.heads.outputs(features)
         result.update(features)
-        if self.model.fills_masks:
+        if self.heads.model.fills_masks:
             result.update(self._fill_mask(features, result["sequence_output"]))
         return result
 
@@ -139,7 +143,7 @@ class _ServingModule(tf.Module):
         positions = tf.ragged.boolean_mask(tf.broadcast_to(tf.range(tf.shape(ids)[1]), tf.shape(ids)), is_mask)
         present = positions.to_tensor(default_value=-1)
         present = tf.reshape(present, [tf.shape(ids)[0], -1])
-        logits = self.model.masked_lm_logits(sequence_output, tf.maximum(present, 0))
+        logits = self.heads.model.masked_lm_logits(sequence_output, tf.maximum(present, 0))
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
         top = tf.math.top_k(probabilities, k=min(self.top_k, self.vocabulary.shape[0]))
         return {
@@ -224,7 +228,7 @@ def build_serving_module(
         pieces = [tokenizer.sp_model.IdToPiece(i) for i in range(tokenizer.vocab_size)]
         # Rows of a model vocabulary padded beyond the SentencePiece model have no piece: "".
         vocabulary = tf.constant(pieces + [""] * (config.vocab_size - len(pieces)))
-    module = _ServingModule(model, preprocessor, heads, vocabulary, top_k, assets)
+    module = _ServingModule(preprocessor, heads, vocabulary, top_k, assets)
 
     specs = model.serving_inputs()
     # The tf.functions stay local: as attributes of the module, tf.saved_model.save would trace each one
@@ -373,7 +377,13 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
+def export_tflite(
+    model,
+    tflite_file: str,
+    max_seq_length: int = 384,
+    quantize: str = "none",
+    representative_dataset=None,
+) -> int:
     """Writes a TFLite flatbuffer taking int32 token ids `[1, max_seq_length]`; returns its size in bytes.
 
     As the original `run_squad_v1 --export_dir`: fixed-shape `input_ids`, `input_mask`, `segment_ids`
@@ -381,6 +391,10 @@ def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
     `end_logits` for SQuAD models, `logits` / `probabilities` for classifiers). Only TFLite built-in ops
     are used, so any LiteRT interpreter runs it. The file is written atomically.
     LoRA adapters, if any, are merged into the kernels (`albert_tf.models.lora.merge_lora`).
+
+    `quantize` is one of `albert_tf.litert.QUANTIZE_MODES` (`none`, `dynamic`, `float16`, `int8`);
+    `int8` needs `representative_dataset`: a list of input dicts (`albert_tf.litert.representative_features`
+    reads them from the task's records) or a callable returning an iterable of them.
     """
     model = lora.merge_lora(_servable(model))
     heads = _Heads(model, None)
@@ -392,22 +406,19 @@ def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
         )
     fn = _signature_function(heads.outputs, model.serving_inputs(int(max_seq_length), batch_size=1))
     module = tf.Module()
-    module.model = model
     module.tokens = fn
     module.captured_variables = list(fn.get_concrete_function().variables)
+    examples = representative_dataset
+    if examples is not None and not callable(examples):
+        examples = lambda data=list(representative_dataset): iter(data)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="albert_tflite_") as staging:
         # Through a SavedModel, the converter freezes every variable (from_concrete_functions leaves
         # Keras 3 variables as READ_VARIABLE ops that run uninitialised).
         tf.saved_model.save(module, staging, signatures={"serving_default": fn.get_concrete_function()})
-        converter = tf.lite.TFLiteConverter.from_saved_model(staging)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        flatbuffer = converter.convert()
+        flatbuffer = convert_saved_model(staging, quantize, examples)
     tflite_file = os.fspath(tflite_file)
     os.makedirs(os.path.dirname(os.path.abspath(tflite_file)), exist_ok=True)
-    partial = f"{tflite_file}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(partial, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(partial, tflite_file)
+    write_bytes_atomic(tflite_file, flatbuffer)
     return len(flatbuffer)
 
 

@@ -22,6 +22,8 @@ MODULES = [
     "albert_tf.models.streaming_metrics",
     "albert_tf.models.serving",
     "albert_tf.models.lora",
+    "albert_tf.models.quantization",
+    "albert_tf.litert",
     "albert_tf.metrics",
     "albert_tf.export",
     "albert_tf.data.schemas",

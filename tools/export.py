@@ -14,6 +14,10 @@ import sys
 
 from .flags import add_bool, cli_entry_point, show_defaults
 
+#: albert_tf.litert.QUANTIZE_MODES, repeated here so that --help does not import TensorFlow
+#: (tests/export/test_litert.py checks that they agree).
+QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
+
 
 def build_parser():
     p = argparse.ArgumentParser(prog="albert-export", description=__doc__,
@@ -40,9 +44,20 @@ def build_parser():
              "exported with the adapters merged into the kernels; false keeps them as variables of their own, "
              "e.g. --merge_lora false")
     add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
+    p.add_argument("--quantize", default="none", choices=QUANTIZE_MODES,
+                   help="precision of the --tflite file: none (float32), dynamic (int8 weights, float "
+                        "activations), float16 (float16 weights) or int8 (full integer, calibrated on "
+                        "--representative_records); e.g. --quantize dynamic")
+    p.add_argument("--representative_records", default=None, metavar="PATTERN",
+                   help="fine-tuning TFRecords of the task (glob or comma-separated) that calibrate "
+                        "--quantize int8; required by it, e.g. --representative_records 'sst2/dev*.tfrecord'")
+    p.add_argument("--representative_examples", type=int, default=300,
+                   help="how many records calibrate --quantize int8, e.g. --representative_examples 500")
     return show_defaults(p, (
         "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
-        "--export_dir exported/albert/1 --max_seq_length 128"))
+        "--export_dir exported/albert/1 --max_seq_length 128\n  "
+        "albert-export --checkpoint run1/model.keras --export_dir exported/albert/1 --max_seq_length 128 \\\n    "
+        "--tflite --quantize int8 --representative_records 'sst2/eval*.tfrecord'"))
 
 
 def _adapters_of(checkpoint):
@@ -62,10 +77,20 @@ def _adapters_of(checkpoint):
 
 @cli_entry_point("albert-export")
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.max_seq_length < 3:
         raise ValueError(f"--max_seq_length {args.max_seq_length}: expected at least 3")
+    if args.quantize != "none" and not args.tflite:
+        parser.error(f"--quantize {args.quantize} applies to the LiteRT file: add --tflite")
+    if args.quantize == "int8" and not args.representative_records:
+        parser.error("--quantize int8 needs --representative_records PATTERN (a few hundred of the task's "
+                     "TFRecords to calibrate the int8 ranges)")
+    if args.representative_records and args.quantize != "int8":
+        parser.error("--representative_records calibrates --quantize int8 only; drop it or add --quantize int8")
+    if args.representative_examples < 1:
+        parser.error(f"--representative_examples {args.representative_examples}: expected at least 1")
 
     from albert_tf.checkpoints.loading import load_model
     from albert_tf.export import export_saved_model, export_tflite, signature_summary
@@ -82,6 +107,13 @@ def main(argv=None):
         tokenizer = AlbertTokenizer(args.spm_model_file, do_lower_case=args.do_lower_case)
     elif tokenizer is not None:
         print(f"tokenizer: the one in {args.checkpoint} (do_lower_case={tokenizer.do_lower_case})")
+    examples = None
+    if args.quantize == "int8":  # read before the export, so that bad records stop it at once
+        from albert_tf.litert import representative_features
+
+        shape = model.serving_inputs(args.max_seq_length, batch_size=1)["input_ids"].shape
+        examples = representative_features(args.representative_records, shape, args.representative_examples)
+        print(f"int8 calibration: {len(examples)} examples of {args.representative_records}")
     label_names = None if not args.label_names else [n.strip() for n in args.label_names.split(",")]
     export_saved_model(model, args.export_dir, tokenizer=tokenizer, max_seq_length=args.max_seq_length,
                        label_names=label_names, top_k=args.top_k, exact_segmentation=args.exact_segmentation,
@@ -91,8 +123,9 @@ def main(argv=None):
         print(f"  {name}({', '.join(sorted(sig['inputs']))}) -> {', '.join(sorted(sig['outputs']))}")
     if args.tflite:
         tflite_file = os.path.join(args.export_dir, "albert_model.tflite")
-        size = export_tflite(model, tflite_file, max_seq_length=args.max_seq_length)
-        print(f"TFLite: {tflite_file} ({size / 2**20:.2f} MiB)")
+        size = export_tflite(model, tflite_file, max_seq_length=args.max_seq_length, quantize=args.quantize,
+                             representative_dataset=examples)
+        print(f"TFLite: {tflite_file} ({size / 2**20:.2f} MiB, --quantize {args.quantize})")
     return 0
 
 

@@ -92,8 +92,15 @@ class FactorizedEmbedding(keras.layers.Layer):
 
     @property
     def embedding_table(self):
-        """The [V, E] word-embedding variable (the MLM decoder is tied to it)."""
-        return self.word_embeddings.embeddings
+        """The [V, E] word-embedding table (the MLM decoder is tied to it).
+
+        The variable itself, or, once `model.quantize` made the lookup int8 (or int4), the table as the
+        quantized lookup serves it: every row dequantized, so the decoder scores exactly the vectors the
+        lookup returns. Its int8 values alone would be off by the per-row scale.
+        """
+        if self.word_embeddings.quantization_mode is None:
+            return self.word_embeddings.embeddings
+        return self.word_embeddings(ops.arange(self.vocab_size, dtype="int32"))
 
     def _check_length(self, input_ids):
         limit = self.max_position_embeddings

@@ -6,12 +6,18 @@ from albert_tf.config import AlbertConfig
 from albert_tf.layers.embedding import FactorizedEmbedding, truncated_normal
 from albert_tf.layers.encoder import SharedEncoder
 from albert_tf.models.inputs import INPUT_KEYS, select_inputs
+from albert_tf.models.quantization import quantized_layers, restore_quantization
 from albert_tf.models.serving import ServingModel, backbone_serving_outputs
 
 
 def serialize_model(model):
-    """`get_config` of a model defined by an `AlbertConfig`: the config keys, the name and the dtype policy."""
-    return {"config": model.config.to_dict(), "name": model.name, "dtype": keras.dtype_policies.serialize(model.dtype_policy)}
+    """`get_config` of a model defined by an `AlbertConfig`: the config keys, the name and the dtype policy
+    (and, after `model.quantize`, which layers are quantized)."""
+    values = {"config": model.config.to_dict(), "name": model.name, "dtype": keras.dtype_policies.serialize(model.dtype_policy)}
+    quantized = quantized_layers(model)
+    if quantized:
+        values["quantized_layers"] = quantized
+    return values
 
 
 def deserialize_model(cls, values):
@@ -20,7 +26,11 @@ def deserialize_model(cls, values):
     dtype = values.pop("dtype", None)
     if isinstance(dtype, dict):
         dtype = keras.dtype_policies.deserialize(dtype)
-    return cls(config=AlbertConfig.from_dict(values.pop("config")), dtype=dtype, **values)
+    quantized = values.pop("quantized_layers", None)
+    model = cls(config=AlbertConfig.from_dict(values.pop("config")), dtype=dtype, **values)
+    if quantized:
+        restore_quantization(model, quantized)
+    return model
 
 
 def as_config(config):
@@ -118,7 +128,8 @@ class AlbertBackbone(ServingModel, keras.Model):
 
     @property
     def embedding_table(self):
-        """The [V, E] word-embedding variable, shared with the masked-LM decoder."""
+        """The [V, E] word-embedding table, shared with the masked-LM decoder (see
+        `FactorizedEmbedding.embedding_table`)."""
         return self.embeddings.embedding_table
 
     def serving_outputs(self, features):
