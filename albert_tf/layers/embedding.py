@@ -54,14 +54,16 @@ class FactorizedEmbedding(keras.layers.Layer):
         self.dropout = dropout
         self.initializer_range = initializer_range
 
-        init = truncated_normal(initializer_range)
+        # An initializer per table: a Keras initializer holds its seed, so a shared instance would draw the
+        # same numbers for each (albert_tf.layers.transformer says more).
         self.word_embeddings = keras.layers.Embedding(
-            vocab_size, embedding_size, embeddings_initializer=init, dtype=self.dtype_policy, name="word_embeddings"
+            vocab_size, embedding_size, embeddings_initializer=truncated_normal(initializer_range),
+            dtype=self.dtype_policy, name="word_embeddings"
         )
         self.token_type_embeddings = keras.layers.Embedding(
             type_vocab_size,
             embedding_size,
-            embeddings_initializer=init,
+            embeddings_initializer=truncated_normal(initializer_range),
             dtype=self.dtype_policy,
             name="token_type_embeddings",
         )
@@ -72,7 +74,8 @@ class FactorizedEmbedding(keras.layers.Layer):
         self.projection = None
         if embedding_size != hidden_size:
             self.projection = keras.layers.Dense(
-                hidden_size, kernel_initializer=init, dtype=self.dtype_policy, name="embedding_projection"
+                hidden_size, kernel_initializer=truncated_normal(initializer_range), dtype=self.dtype_policy,
+                name="embedding_projection"
             )
 
     def build(self, input_ids_shape=None, segment_ids_shape=None):

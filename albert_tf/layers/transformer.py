@@ -63,23 +63,27 @@ class SelfAttentionSublayer(keras.layers.Layer):
         head_size = hidden_size // num_attention_heads
         self._scale = 1.0 / math.sqrt(head_size)
 
-        init = truncated_normal(initializer_range)
-        # Kernels are [H, N, D] (head-major split of the original's [H, H]), biases [N, D].
+        # Kernels are [H, N, D] (head-major split of the original's [H, H]), biases [N, D]. Each layer gets
+        # an initializer of its own: a Keras initializer holds its seed, so one instance shared by several
+        # layers draws the same numbers for each (query = key = value at initialisation), which the
+        # original's per-variable tf.truncated_normal_initializer never did.
         projection = dict(
             equation="bsh,hnd->bsnd",
             output_shape=(None, num_attention_heads, head_size),
             bias_axes="nd",
-            kernel_initializer=init,
             dtype=self.dtype_policy,
         )
-        self.query = keras.layers.EinsumDense(name="query", **projection)
-        self.key = keras.layers.EinsumDense(name="key", **projection)
-        self.value = keras.layers.EinsumDense(name="value", **projection)
+        self.query = keras.layers.EinsumDense(
+            name="query", kernel_initializer=truncated_normal(initializer_range), **projection)
+        self.key = keras.layers.EinsumDense(
+            name="key", kernel_initializer=truncated_normal(initializer_range), **projection)
+        self.value = keras.layers.EinsumDense(
+            name="value", kernel_initializer=truncated_normal(initializer_range), **projection)
         self.output_dense = keras.layers.EinsumDense(
             "bsnd,ndh->bsh",
             output_shape=(None, hidden_size),
             bias_axes="h",
-            kernel_initializer=init,
+            kernel_initializer=truncated_normal(initializer_range),
             dtype=self.dtype_policy,
             name="output_dense",
         )
@@ -158,12 +162,14 @@ class FeedForwardSublayer(keras.layers.Layer):
         self.initializer_range = initializer_range
         self._activation = get_activation(hidden_act)
 
-        init = truncated_normal(initializer_range)
+        # An initializer per layer (see the attention block above).
         self.intermediate_dense = keras.layers.Dense(
-            intermediate_size, kernel_initializer=init, dtype=self.dtype_policy, name="intermediate_dense"
+            intermediate_size, kernel_initializer=truncated_normal(initializer_range), dtype=self.dtype_policy,
+            name="intermediate_dense"
         )
         self.output_dense = keras.layers.Dense(
-            hidden_size, kernel_initializer=init, dtype=self.dtype_policy, name="output_dense"
+            hidden_size, kernel_initializer=truncated_normal(initializer_range), dtype=self.dtype_policy,
+            name="output_dense"
         )
         self.output_dropout = keras.layers.Dropout(hidden_dropout, dtype=self.dtype_policy, name="output_dropout")
         self.layer_norm = keras.layers.LayerNormalization(

@@ -121,3 +121,17 @@ def test_mixed_bfloat16_keeps_norms_softmax_and_logits_in_float32():
     # bf16 has 8 bits of mantissa; after LayerNorm values are O(1).
     assert np.abs(got - expected).max() < 0.1
     assert np.abs(got - expected).mean() < 0.02
+
+
+def test_every_weight_matrix_starts_with_numbers_of_its_own():
+    """The original draws each variable from its own truncated normal; a Keras initializer instance holds
+    its seed, so one instance shared by query, key and value gave the three the same numbers."""
+    model = AlbertBackbone(tiny_config())  # E=16 < H=32: with the projection
+    drawn = {w.path: np.asarray(w.numpy()).ravel()[:64] for w in model.weights
+             if len(w.shape) >= 2 and not w.path.endswith("bias")}
+    assert len(drawn) == 11, sorted(drawn)  # 3 embedding tables, projection, q/k/v/o, 2 FFN kernels, pooler
+    firsts = {path: tuple(np.round(values[:8], 7)) for path, values in drawn.items()}
+    same = [(a, b) for a in firsts for b in firsts if a < b and firsts[a] == firsts[b]]
+    assert not same, f"weights that start with the same numbers: {same}"
+    for path, values in drawn.items():
+        assert 0.01 < values.std() < 0.02 and abs(values).max() <= 0.04 + 1e-6, path  # 0.02, cut at 2 stddev
