@@ -55,8 +55,8 @@ def build_parser():
     p.add_argument("--max_dev_examples", type=int, default=None)
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--quick", action="store_true", help="a tiny setting that checks the bench in seconds")
-    p.add_argument("--_mode", choices=["full", "lora"], default=None, help=argparse.SUPPRESS)
-    p.add_argument("--_work", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--run_mode", choices=["full", "lora"], default=None, help=argparse.SUPPRESS)
+    p.add_argument("--run_work_dir", default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -88,7 +88,7 @@ def prepare(args, work):
 
 
 def run_one(args, work):
-    """One run (`--_mode`) in this process; prints its measurements as one JSON line."""
+    """One run (`--run_mode`) in this process; prints its measurements as one JSON line."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -113,7 +113,7 @@ def run_one(args, work):
     model = task.build_model(AlbertBackbone(config))
     if args.init_checkpoint:
         initialise(model, args.init_checkpoint)
-    if args._mode == "lora":
+    if args.run_mode == "lora":
         targets = [t.strip() for t in args.lora_targets.split(",") if t.strip()]
         trainable = enable_lora(model, args.lora_rank, args.lora_alpha, targets)
         learning_rate = args.lora_learning_rate
@@ -148,7 +148,7 @@ def run_one(args, work):
                         callbacks=[timer], shuffle=False, verbose=0)
     scores = score_outputs(task, gather_outputs(model, batches(split["dev"], args.eval_batch_size, False)))
     print(json.dumps({
-        "mode": args._mode, "trainable_parameters": trainable, "parameters": int(model.count_params()),
+        "mode": args.run_mode, "trainable_parameters": trainable, "parameters": int(model.count_params()),
         "learning_rate": learning_rate, "train_loss": float(history.history["loss"][-1]),
         "dev_accuracy": float(scores["eval_accuracy"]), "dev_loss": float(scores["eval_loss"]),
         # The first steps trace each bucket's shape; the median is the steady step.
@@ -169,8 +169,8 @@ def main(argv=None):
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, value)
-    if args._mode:
-        return run_one(args, args._work)
+    if args.run_mode:
+        return run_one(args, args.run_work_dir)
     if args.init_checkpoint and not (args.albert_config_file and args.spm_model_file):
         raise SystemExit("bench_lora: --init_checkpoint needs --albert_config_file and --spm_model_file (its vocabulary).")
     work = tempfile.mkdtemp(prefix="bench_lora_")
@@ -190,7 +190,7 @@ def main(argv=None):
     child = [sys.executable, "-m", __spec__.name, *(argv if argv is not None else sys.argv[1:])]
     results = {}
     for mode in ("full", "lora"):
-        done = subprocess.run(child + ["--_mode", mode, "--_work", work], capture_output=True, text=True, check=False)
+        done = subprocess.run(child + ["--run_mode", mode, "--run_work_dir", work], capture_output=True, text=True, check=False)
         if done.returncode:
             sys.exit(f"bench_lora: the {mode} run failed:\n{done.stderr[-3000:]}")
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
