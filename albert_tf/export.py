@@ -373,6 +373,35 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def token_function(model, max_seq_length: Optional[int] = None, batch_size: Optional[int] = None):
+    """`(model, fn)`: the model with any LoRA adapters merged, and the `tokens` signature as a tf.function.
+
+    `fn` takes the int32 token inputs `[batch_size, max_seq_length]` (None: any size up to the position
+    limit) by name and returns the `tokens` signature's float32 outputs; the TFLite and ONNX exports
+    convert it.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from albert_tf import AlbertBackbone, AlbertConfig
+    >>> config = AlbertConfig(vocab_size=40, embedding_size=8, hidden_size=16, num_hidden_layers=1,
+    ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    >>> model, fn = token_function(AlbertBackbone(config))
+    >>> ones = np.ones((2, 5), "int32")
+    >>> sorted((k, v.shape.as_list()) for k, v in fn(input_ids=ones, input_mask=ones, segment_ids=0 * ones).items())
+    [('pooled_output', [2, 16]), ('sequence_output', [2, 5, 16])]
+    """
+    model = lora.merge_lora(_servable(model))
+    config = model.config
+    if max_seq_length is not None and not 3 <= int(max_seq_length) <= config.max_position_embeddings:
+        raise ValueError(
+            f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
+            f"({config.max_position_embeddings})"
+        )
+    seq_length = None if max_seq_length is None else int(max_seq_length)
+    return model, _signature_function(_Heads(model, None).outputs, model.serving_inputs(seq_length, batch_size))
+
+
 def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
     """Writes a TFLite flatbuffer taking int32 token ids `[1, max_seq_length]`; returns its size in bytes.
 
@@ -382,15 +411,7 @@ def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
     are used, so any LiteRT interpreter runs it. The file is written atomically.
     LoRA adapters, if any, are merged into the kernels (`albert_tf.models.lora.merge_lora`).
     """
-    model = lora.merge_lora(_servable(model))
-    heads = _Heads(model, None)
-    config = model.config
-    if not 3 <= int(max_seq_length) <= config.max_position_embeddings:
-        raise ValueError(
-            f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
-            f"({config.max_position_embeddings})"
-        )
-    fn = _signature_function(heads.outputs, model.serving_inputs(int(max_seq_length), batch_size=1))
+    model, fn = token_function(model, max_seq_length, batch_size=1)
     module = tf.Module()
     module.model = model
     module.tokens = fn
@@ -422,4 +443,6 @@ def signature_summary(export_dir: str) -> dict:
     return summary
 
 
-__all__ = ["MASK_TEXT", "build_serving_module", "export_saved_model", "export_tflite", "signature_summary"]
+__all__ = [
+    "MASK_TEXT", "build_serving_module", "export_saved_model", "export_tflite", "signature_summary", "token_function",
+]

@@ -40,6 +40,10 @@ def build_parser():
              "exported with the adapters merged into the kernels; false keeps them as variables of their own, "
              "e.g. --merge_lora false")
     add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
+    add_bool(p, "onnx", False,
+             "also write <export_dir>/model.onnx: the tokens signature (int32 input_ids, input_mask, segment_ids "
+             "[batch, sequence] in, its outputs out) for onnxruntime; needs the onnx extra "
+             "(pip install 'albert_tf[onnx]'), e.g. --onnx")
     return show_defaults(p, (
         "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
         "--export_dir exported/albert/1 --max_seq_length 128"))
@@ -67,6 +71,13 @@ def main(argv=None):
     if args.max_seq_length < 3:
         raise ValueError(f"--max_seq_length {args.max_seq_length}: expected at least 3")
 
+    if args.onnx:
+        from albert_tf.errors import UserInputError
+        from albert_tf.export_onnx import tf2onnx_missing
+
+        if tf2onnx_missing():
+            raise UserInputError(f"--onnx: {tf2onnx_missing()}")
+
     from albert_tf.checkpoints.loading import load_model
     from albert_tf.export import export_saved_model, export_tflite, signature_summary
     from albert_tf.text import AlbertTokenizer
@@ -93,6 +104,12 @@ def main(argv=None):
         tflite_file = os.path.join(args.export_dir, "albert_model.tflite")
         size = export_tflite(model, tflite_file, max_seq_length=args.max_seq_length)
         print(f"TFLite: {tflite_file} ({size / 2**20:.2f} MiB)")
+    if args.onnx:
+        from albert_tf.export_onnx import export_onnx
+
+        onnx_file = os.path.join(args.export_dir, "model.onnx")
+        size = export_onnx(model, onnx_file)
+        print(f"ONNX: {onnx_file} ({size / 2**20:.2f} MiB)")
     return 0
 
 
