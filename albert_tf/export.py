@@ -377,7 +377,8 @@ def token_function(model, max_seq_length: Optional[int] = None, batch_size: Opti
     """`(model, fn)`: the model with any LoRA adapters merged, and the `tokens` signature as a tf.function.
 
     `fn` takes the int32 token inputs `[batch_size, max_seq_length]` (None: any size up to the position
-    limit) by name and returns the `tokens` signature's float32 outputs; the TFLite and ONNX exports
+    limit) in the order of `model.serving_inputs()` (`input_ids`, `input_mask`, `segment_ids`; the names of
+    its input specs) and returns the `tokens` signature's float32 outputs; the TFLite and ONNX exports
     convert it.
 
     Example:
@@ -388,7 +389,7 @@ def token_function(model, max_seq_length: Optional[int] = None, batch_size: Opti
     ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
     >>> model, fn = token_function(AlbertBackbone(config))
     >>> ones = np.ones((2, 5), "int32")
-    >>> sorted((k, v.shape.as_list()) for k, v in fn(input_ids=ones, input_mask=ones, segment_ids=0 * ones).items())
+    >>> sorted((k, v.shape.as_list()) for k, v in fn(ones, ones, 0 * ones).items())
     [('pooled_output', [2, 16]), ('sequence_output', [2, 5, 16])]
     """
     model = lora.merge_lora(_servable(model))

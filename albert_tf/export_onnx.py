@@ -1,21 +1,22 @@
 """ONNX export of the `tokens` signature, through tf2onnx (the optional `onnx` extra).
 
 The ONNX file takes the `tokens` signature's int32 inputs `input_ids`, `input_mask`, `segment_ids` of
-shape `[batch, sequence]` (multiple choice: `[batch, choices, sequence]`; any sequence length up to
+shape `[batch, sequence]` (multiple choice: `[batch, choices, sequence]`, not tested; any length up to
 `max_position_embeddings`) and returns its outputs by name: `pooled_output`, `sequence_output` and the
 task's outputs (`albert_tf.export`). The raw-string signatures are not exported: their tokenizer runs
 tensorflow-text's SentencePiece op, which ONNX has no counterpart for; tokenize with `AlbertTokenizer`
 (or any exact SentencePiece) and feed the ids.
 
-Shared weights stay shared: tf2onnx freezes the traced function, which captures each variable once
-however many layers read it, so each weight of ALBERT's shared block is one ONNX initializer (an
-albert-base-shaped model, L=12 over one group, gives a file within a few percent of its parameter bytes;
-docs/serving.md has the measurements).
+Shared weights stay shared, but not quite once: tf2onnx freezes the traced function, which captures each
+variable once however many layers read it, so no layer gets a copy of its own; its graph optimizer then
+keeps the query, key and value kernels a second time, transposed differently for the first layer than
+for the others: a fixed 3·H² floats whatever L (measured at L=2 and L=3), which is ~15% of an
+albert-base-shaped model (docs/serving.md has the measurements).
 
-Checked with tf2onnx 1.17.0, onnx 1.23.2 and onnxruntime 1.32.0, on TensorFlow 2.21 / Keras 3.15 and
-TensorFlow 2.20 / Keras 3.13 (tests/export/test_onnx.py).
+Checked with tf2onnx 1.17.0, onnx 1.23.2 and onnxruntime 1.32.0 on TensorFlow 2.21 / Keras 3.15
+(tests/export/test_onnx.py) and, by hand (a tiny backbone and classifier), TensorFlow 2.20 / Keras 3.13.
 
-Example (needs `pip install 'albert_tf[onnx]'`; tf2onnx takes ~10 s for a tiny model):
+Example (needs `pip install 'albert_tf[onnx]'`; tf2onnx takes tens of seconds even for a tiny model):
 
     from albert_tf import AlbertBackbone, AlbertConfig
     from albert_tf.export_onnx import export_onnx

@@ -1,8 +1,8 @@
-"""albert-export: a servable SavedModel (and optionally TFLite) from any checkpoint albert_tf reads.
+"""albert-export: a servable SavedModel (and optionally TFLite and ONNX) from any checkpoint albert_tf reads.
 
 Goes beyond the original `export_to_tfhub.py`: raw-string signatures with the tokenizer in the graph,
 token signatures as the original TF-Hub module (`tokens`, `mlm`, `sop`, `tokenization_info`), task outputs
-for fine-tuned models, and a TFLite flatbuffer for token ids.
+for fine-tuned models, a TFLite flatbuffer and an ONNX file for token ids.
 
     albert-export --checkpoint albert_base/model.ckpt-best --albert_config_file albert_base/albert_config.json \\
         --spm_model_file albert_base/30k-clean.model --export_dir exported/albert_base --max_seq_length 128

@@ -45,6 +45,11 @@ def onnx_export(tmp_path_factory):
                           max_position_embeddings=64)
     model = AlbertClassifier(AlbertBackbone(config), num_classes=3)
     model(_token_features(config, 1, 8, seed=0))
+    # Fresh biases are zeros and LayerNorm scales ones, which the converter folds away; noise keeps every
+    # parameter in the graph, so the comparison covers them all.
+    rng = np.random.default_rng(12)
+    for weight in model.weights:
+        weight.assign(weight.numpy() + rng.normal(0, 0.02, weight.shape).astype(weight.dtype))
     root = tmp_path_factory.mktemp("onnx")
     model.save(str(root / "model.keras"))
     export_dir = root / "exported"
@@ -79,17 +84,22 @@ def test_onnx_runs_as_keras_does(onnx_export):
 
 
 @needs_onnx
-def test_onnx_stores_each_shared_weight_once(onnx_export):
+def test_onnx_stores_the_shared_block_once(onnx_export):
+    """The 2 layers read one block of weights: the file must not hold a copy per layer.
+
+    It is not within 10% of the parameter bytes either: tf2onnx keeps the query, key and value kernels a
+    second time, transposed differently for the first layer than for the others (a fixed 3·H² floats,
+    measured the same at L=2 and L=3; docs/serving.md). A copy per layer would add the whole block.
+    """
     import onnx
     from onnx import numpy_helper
 
-    model, _, export_dir, _ = onnx_export
-    onnx_file = export_dir / "model.onnx"
+    model, config, export_dir, _ = onnx_export
     parameter_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
-    initializer_bytes = sum(numpy_helper.to_array(t).nbytes for t in onnx.load(str(onnx_file)).graph.initializer)
-    # tf2onnx may fold a kernel into a reshaped copy, never keep one per layer: both sizes stay within 10%.
-    assert initializer_bytes <= 1.1 * parameter_bytes, (initializer_bytes, parameter_bytes)
-    assert onnx_file.stat().st_size <= 1.1 * parameter_bytes, (onnx_file.stat().st_size, parameter_bytes)
+    block_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.backbone.weights if "encoder" in w.path)
+    stored = onnx.load(str(export_dir / "model.onnx")).graph.initializer
+    extra = sum(numpy_helper.to_array(t).nbytes for t in stored) - parameter_bytes
+    assert 0 <= extra < block_bytes / 2, (extra, block_bytes)
 
 
 def test_onnx_without_the_extra_is_one_line(tmp_path, monkeypatch, capsys):
