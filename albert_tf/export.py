@@ -378,8 +378,8 @@ def token_function(model, max_seq_length: Optional[int] = None, batch_size: Opti
 
     `fn` takes the int32 token inputs `[batch_size, max_seq_length]` (None: any size up to the position
     limit) in the order of `model.serving_inputs()` (`input_ids`, `input_mask`, `segment_ids`; the names of
-    its input specs) and returns the `tokens` signature's float32 outputs; the TFLite and ONNX exports
-    convert it.
+    its input specs) and returns the `tokens` signature's float32 outputs; `albert_tf.export_onnx`
+    converts it.
 
     Example:
 
@@ -412,7 +412,15 @@ def export_tflite(model, tflite_file: str, max_seq_length: int = 384) -> int:
     are used, so any LiteRT interpreter runs it. The file is written atomically.
     LoRA adapters, if any, are merged into the kernels (`albert_tf.models.lora.merge_lora`).
     """
-    model, fn = token_function(model, max_seq_length, batch_size=1)
+    model = lora.merge_lora(_servable(model))
+    heads = _Heads(model, None)
+    config = model.config
+    if not 3 <= int(max_seq_length) <= config.max_position_embeddings:
+        raise ValueError(
+            f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
+            f"({config.max_position_embeddings})"
+        )
+    fn = _signature_function(heads.outputs, model.serving_inputs(int(max_seq_length), batch_size=1))
     module = tf.Module()
     module.model = model
     module.tokens = fn
