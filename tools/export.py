@@ -39,11 +39,11 @@ def build_parser():
              "a LoRA model (model.keras with model.lora.npz beside it, from albert-finetune --lora_rank) is "
              "exported with the adapters merged into the kernels; false keeps them as variables of their own, "
              "e.g. --merge_lora false")
-    add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
     add_bool(p, "onnx", False,
              "also write <export_dir>/model.onnx: the tokens signature (int32 input_ids, input_mask, segment_ids "
              "[batch, sequence] in, its outputs out) for onnxruntime; needs the onnx extra "
              "(pip install 'albert_tf[onnx]'), e.g. --onnx")
+    add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
     return show_defaults(p, (
         "albert-export --checkpoint run1/model.keras --spm_model_file spm.model \\\n    "
         "--export_dir exported/albert/1 --max_seq_length 128"))
