@@ -433,4 +433,36 @@ def signature_summary(export_dir: str) -> dict:
     return summary
 
 
-__all__ = ["MASK_TEXT", "build_serving_module", "export_saved_model", "export_tflite", "signature_summary"]
+def token_function(model, max_seq_length: Optional[int] = None, batch_size: Optional[int] = None):
+    """`(model, fn)`: the model with any LoRA adapters merged, and the `tokens` signature as a tf.function.
+
+    `fn` takes the int32 token inputs `[batch_size, max_seq_length]` (None: any size up to the position
+    limit) in the order of `model.serving_inputs()` (`input_ids`, `input_mask`, `segment_ids`; the names of
+    its input specs) and returns the `tokens` signature's float32 outputs; `albert_tf.export_onnx`
+    converts it.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from albert_tf import AlbertBackbone, AlbertConfig
+    >>> config = AlbertConfig(vocab_size=40, embedding_size=8, hidden_size=16, num_hidden_layers=1,
+    ...                       num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    >>> model, fn = token_function(AlbertBackbone(config))
+    >>> ones = np.ones((2, 5), "int32")
+    >>> sorted((k, v.shape.as_list()) for k, v in fn(ones, ones, 0 * ones).items())
+    [('pooled_output', [2, 16]), ('sequence_output', [2, 5, 16])]
+    """
+    model = lora.merge_lora(_servable(model))
+    config = model.config
+    if max_seq_length is not None and not 3 <= int(max_seq_length) <= config.max_position_embeddings:
+        raise ValueError(
+            f"max_seq_length={max_seq_length}: expected 3 <= max_seq_length <= max_position_embeddings "
+            f"({config.max_position_embeddings})"
+        )
+    seq_length = None if max_seq_length is None else int(max_seq_length)
+    return model, _signature_function(_Heads(model, None).outputs, model.serving_inputs(seq_length, batch_size))
+
+
+__all__ = [
+    "MASK_TEXT", "build_serving_module", "export_saved_model", "export_tflite", "signature_summary", "token_function",
+]

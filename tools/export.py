@@ -1,8 +1,8 @@
-"""albert-export: a servable SavedModel (and optionally TFLite) from any checkpoint albert_tf reads.
+"""albert-export: a servable SavedModel (and optionally TFLite and ONNX) from any checkpoint albert_tf reads.
 
 Goes beyond the original `export_to_tfhub.py`: raw-string signatures with the tokenizer in the graph,
 token signatures as the original TF-Hub module (`tokens`, `mlm`, `sop`, `tokenization_info`), task outputs
-for fine-tuned models, and a TFLite flatbuffer for token ids.
+for fine-tuned models, a TFLite flatbuffer and an ONNX file for token ids.
 
     albert-export --checkpoint albert_base/model.ckpt-best --albert_config_file albert_base/albert_config.json \\
         --spm_model_file albert_base/30k-clean.model --export_dir exported/albert_base --max_seq_length 128
@@ -43,6 +43,10 @@ def build_parser():
              "a LoRA model (model.keras with model.lora.npz beside it, from albert-finetune --lora_rank) is "
              "exported with the adapters merged into the kernels; false keeps them as variables of their own, "
              "e.g. --merge_lora false")
+    add_bool(p, "onnx", False,
+             "also write <export_dir>/model.onnx: the tokens signature (int32 input_ids, input_mask, segment_ids "
+             "[batch, sequence] in, its outputs out) for onnxruntime; needs the onnx extra "
+             "(pip install 'albert_tf[onnx]'), e.g. --onnx")
     add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
     p.add_argument("--quantize", default="none", choices=QUANTIZE_MODES,
                    help="precision of the --tflite file: none (float32), dynamic (int8 weights, float "
@@ -92,6 +96,13 @@ def main(argv=None):
     if args.representative_examples < 1:
         parser.error(f"--representative_examples {args.representative_examples}: expected at least 1")
 
+    if args.onnx:
+        from albert_tf.errors import UserInputError
+        from albert_tf.export_onnx import tf2onnx_missing
+
+        if tf2onnx_missing():
+            raise UserInputError(f"--onnx: {tf2onnx_missing()}")
+
     from albert_tf.checkpoints.loading import load_model
     from albert_tf.export import export_saved_model, export_tflite, signature_summary
     from albert_tf.text import AlbertTokenizer
@@ -126,6 +137,12 @@ def main(argv=None):
         size = export_tflite(model, tflite_file, max_seq_length=args.max_seq_length, quantize=args.quantize,
                              representative_dataset=examples)
         print(f"TFLite: {tflite_file} ({size / 2**20:.2f} MiB, --quantize {args.quantize})")
+    if args.onnx:
+        from albert_tf.export_onnx import export_onnx
+
+        onnx_file = os.path.join(args.export_dir, "model.onnx")
+        size = export_onnx(model, onnx_file)
+        print(f"ONNX: {onnx_file} ({size / 2**20:.2f} MiB)")
     return 0
 
 
