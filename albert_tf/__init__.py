@@ -45,7 +45,10 @@ _EXPORTS = {
     "UserInputError": "albert_tf.errors",
     "WarmupPolynomialDecay": "albert_tf.training",
     "create_optimizer": "albert_tf.training",
+    "enable_lora": "albert_tf.models.lora",
     "export_saved_model": "albert_tf.export",
+    "export_tflite": "albert_tf.export",
+    "merge_lora": "albert_tf.models.lora",
     "select_strategy": "albert_tf.training",
 }
 # Subpackages reachable as attributes (`albert_tf.checkpoints.load_huggingface(...)`).
