@@ -33,7 +33,9 @@ def served_logits(export_dir, model):
 
 
 def lora_variables(export_dir):
-    return [name for name, _ in tf.train.list_variables(str(export_dir / "variables" / "variables")) if "lora" in name]
+    # The SavedModel keeps each variable once, under `captured_variables/<i>` in its checkpoint; the
+    # variables' own names (`query/lora_kernel_a`, ...) come back on loading.
+    return [v.name for v in tf.saved_model.load(str(export_dir)).captured_variables if "lora" in v.name]
 
 
 def test_merged_export_serves_the_adapted_model_without_adapters(lora_model, tmp_path):

@@ -65,6 +65,10 @@ SIGNAL_WHILE_WRITING = textwrap.dedent("""
     from data_prep import tfrecord
     from tools import {module}
 
+    # SIGINT as a terminal gives it: a shell that starts jobs in the background (nohup ... &, CI
+    # runners) hands them SIGINT ignored, and Python then keeps ignoring it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     write, seen = tfrecord.TFRecordWriter.write, []
 
     def write_then_signal(self, record):
