@@ -6,7 +6,7 @@ from albert_tf.config import AlbertConfig
 from albert_tf.layers.embedding import FactorizedEmbedding, truncated_normal
 from albert_tf.layers.encoder import SharedEncoder
 from albert_tf.models.inputs import INPUT_KEYS, select_inputs
-from albert_tf.models.quantization import quantized_layers, restore_quantization
+from albert_tf.models.quantization import QuantizableModel, quantized_layers, restore_quantization
 from albert_tf.models.serving import ServingModel, backbone_serving_outputs
 
 
@@ -42,7 +42,7 @@ def as_config(config):
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
-class AlbertBackbone(ServingModel, keras.Model):
+class AlbertBackbone(ServingModel, QuantizableModel, keras.Model):
     """The ALBERT encoder, computing the original release's forward pass.
 
     Inputs: a dict of int32 `[batch, seq]` tensors `input_ids`, `input_mask` (1 = token, 0 = padding)

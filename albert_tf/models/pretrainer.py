@@ -8,6 +8,7 @@ from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
 from albert_tf.models.backbone import AlbertBackbone, as_config, deserialize_model, serialize_model
 from albert_tf.models.inputs import INPUT_KEYS, select_inputs
 from albert_tf.models.losses import add_regularization, replica_total
+from albert_tf.models.quantization import QuantizableModel
 from albert_tf.models.serving import ServingModel, backbone_serving_outputs, token_specs
 
 PRETRAINING_INPUT_KEYS = INPUT_KEYS + ("masked_lm_positions",)
@@ -42,7 +43,7 @@ def sentence_order_loss(sop_logits, labels):
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
-class AlbertPretrainer(ServingModel, keras.Model):
+class AlbertPretrainer(ServingModel, QuantizableModel, keras.Model):
     """ALBERT with its pretraining heads, trainable with `fit`.
 
     Input: the backbone's dict plus `masked_lm_positions` `[B, P]`. Output: `mlm_logits` `[B, P, V]`

@@ -25,9 +25,37 @@ Example:
 True
 """
 
+import contextlib
+import gc
 from typing import Dict
 
 from albert_tf._compat import direct_sublayers
+
+
+@contextlib.contextmanager
+def one_full_collection():
+    """Runs the body with the heap frozen, then collects once.
+
+    Keras' `Layer.__delattr__` runs `gc.collect()` for every variable it drops, and `quantize` drops the
+    float kernel of each Dense/EinsumDense/Embedding: one full collection per layer, about 0.4 s each in a
+    process that holds TensorFlow graphs (14 s of a 17 s `quantize` measured on the H=32 classifier).
+    Frozen objects are not scanned, so those collections see only what `quantize` made.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.collect()
+
+
+class QuantizableModel:
+    """Mixin of every albert_tf model: Keras' own `quantize`, with one full garbage collection, not one
+    per quantized layer (see `one_full_collection`)."""
+
+    def quantize(self, *args, **kwargs):
+        with one_full_collection():
+            return super().quantize(*args, **kwargs)
 
 
 def _leaf_layers(layer):

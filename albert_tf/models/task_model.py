@@ -12,6 +12,7 @@ from keras import ops
 from albert_tf.config import AlbertConfig
 from albert_tf.models.backbone import AlbertBackbone, as_config, deserialize_model, serialize_model
 from albert_tf.models.inputs import select_inputs
+from albert_tf.models.quantization import QuantizableModel
 from albert_tf.models.serving import ServingModel
 
 
@@ -33,7 +34,7 @@ def resolve_backbone(owner, backbone, config, dtype):
     return backbone
 
 
-class AlbertTaskModel(ServingModel, keras.Model):
+class AlbertTaskModel(ServingModel, QuantizableModel, keras.Model):
     """Base of the task models; subclasses set `input_keys`, build their head and define
     `call`, `compute_loss`, `task_config` (their own constructor arguments) and `serving_outputs`."""
 
