@@ -75,6 +75,13 @@ def _subgraph_inputs(graph) -> set:
     return names
 
 
+def _fixed_initializers(graph) -> dict:
+    """The initializers of `graph` by name, less any that is also a graph input (a default a caller may
+    replace, so neither its shape nor its values are known)."""
+    inputs = {value.name for value in graph.input}
+    return {tensor.name: tensor for tensor in graph.initializer if tensor.name not in inputs}
+
+
 def fold_constant_shapes(graph) -> int:
     """Replaces every `Shape` node of `graph` whose input is an initializer by that shape as an int64
     initializer, then drops the initializers nothing reads any more; returns the number of nodes folded.
@@ -92,7 +99,7 @@ def fold_constant_shapes(graph) -> int:
     import numpy as np
     from onnx import numpy_helper
 
-    stored = {tensor.name: tensor for tensor in graph.initializer}
+    stored = _fixed_initializers(graph)
     folded = [node for node in graph.node if node.op_type == "Shape" and node.input[0] in stored]
     for node in folded:
         attributes = {a.name: a.i for a in node.attribute}
@@ -103,7 +110,7 @@ def fold_constant_shapes(graph) -> int:
         graph.node.remove(node)
     read = {name for node in graph.node for name in node.input} | {v.name for v in graph.output}
     read |= _subgraph_inputs(graph)
-    for tensor in [t for t in graph.initializer if t.name not in read]:
+    for tensor in [t for t in _fixed_initializers(graph).values() if t.name not in read]:
         graph.initializer.remove(tensor)
     return len(folded)
 
@@ -124,7 +131,7 @@ def deduplicate_initializers(graph) -> int:
 
     kept, renamed = {}, {}
     protected = {v.name for v in graph.output} | _subgraph_inputs(graph)
-    for tensor in list(graph.initializer):
+    for tensor in _fixed_initializers(graph).values():
         if tensor.name in protected:
             continue
         array = numpy_helper.to_array(tensor)

@@ -45,11 +45,13 @@ def test_finetuned_model_exports_to_int8_litert_close_to_keras(straight_finetune
     examples = representative_features(dev[0], [1, SEQ], count=12)
     outputs = [runner(**example) for example in examples]
     expected = model.serving_outputs({key: np.concatenate([e[key] for e in examples]) for key in examples[0]})
-    for name in ("logits", "sequence_output"):
-        got, want = np.concatenate([o[name] for o in outputs]), expected[name].numpy()
+    pairs = {name: (np.concatenate([o[name] for o in outputs]), expected[name].numpy())
+             for name in ("logits", "sequence_output")}
+    for name, (got, want) in pairs.items():
         assert got.shape == want.shape and got.shape[0] == 12, (name, got.shape, want.shape)
         assert np.isfinite(got).all(), f"NaN/inf in the int8 {name}"
         error = _relative_error(got, want)
         assert 0 < error < MAX_ERROR, f"{name}: relative error {error:.3g}"
+    got, want = pairs["sequence_output"]
     varying = _relative_error(got - got.mean(0), want - want.mean(0))
     assert varying < MAX_ERROR, f"sequence_output less its mean over the examples: relative error {varying:.3g}"
