@@ -47,7 +47,8 @@ def build_parser():
              "also write <export_dir>/model.onnx: the tokens signature (int32 input_ids, input_mask, segment_ids "
              "[batch, sequence] in, its outputs out) for onnxruntime; needs the onnx extra "
              "(pip install 'albert_tf[onnx]'), e.g. --onnx")
-    add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids")
+    add_bool(p, "tflite", False, "also write <export_dir>/albert_model.tflite taking [1, max_seq_length] token ids, "
+             "e.g. --tflite --quantize dynamic")
     p.add_argument("--quantize", default="none", choices=QUANTIZE_MODES,
                    help="precision of the --tflite file: none (float32), dynamic (int8 weights, float "
                         "activations), float16 (float16 weights) or int8 (full integer, calibrated on "
@@ -71,6 +72,8 @@ def _adapters_of(checkpoint):
     from albert_tf.models.lora import adapters_path
 
     found = formats.checkpoint_format(checkpoint)
+    if found.kind == formats.MISSING:
+        return None  # the loader names the missing file, which is the error to fix first
     adapters = adapters_path(found.path) if found.kind == formats.KERAS else None
     if adapters is None or not os.path.exists(adapters):
         where = f"no {os.path.basename(adapters)} beside it" if adapters else "it is not a .keras model"

@@ -26,6 +26,9 @@ from .flags import (add_bool, add_tpu_flags, check_vocabulary, cli_entry_point, 
 
 # Bumped when the conversion itself changes, so records cached by an older converter are rebuilt.
 RECORDS_VERSION = 1
+#: albert_tf.models.lora.DEFAULT_TARGETS, repeated so that --help and check_flags need no TensorFlow
+#: (tests/training/test_finetuning_lora.py checks that they agree).
+LORA_DEFAULT_TARGETS = ("query", "value")
 
 
 def build_parser():
@@ -85,14 +88,15 @@ def build_parser():
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras progress output (0: none)")
     add_bool(p, "strict", False, "refuse records whose summary says --max_seq_length cut more than 10%% of the "
              "examples (otherwise a warning)")
-    # LoRA (albert_tf.models.lora); the target names are checked there, once the library is loaded.
+    # LoRA (albert_tf.models.lora); the target names are checked there, once the library is loaded, and
+    # the flags against each other in check_flags, before it is.
     p.add_argument("--lora_rank", type=positive_int, default=0, metavar="R",
                    help="train rank-R LoRA adapters, the task head (and LayerNorms with --lora_train_layernorm) and "
                         "freeze the rest of the backbone, e.g. --lora_rank 8 (default: 0, full fine-tuning; leave "
                         "the flag out rather than give 0)")
     p.add_argument("--lora_alpha", type=positive_float, default=None,
                    help="adapter scale alpha/rank, e.g. --lora_alpha 16 (default: the rank, a scale of 1)")
-    p.add_argument("--lora_targets", type=comma_list, default=("query", "value"),
+    p.add_argument("--lora_targets", type=comma_list, default=LORA_DEFAULT_TARGETS,
                    help="projections of the shared block given adapters, a comma list of query, key, value, "
                         "attention_output, ffn_intermediate, ffn_output, e.g. --lora_targets query,key,value,ffn_output")
     add_bool(p, "lora_train_layernorm", False, "with --lora_rank, also train the encoder's LayerNorms, e.g. "
@@ -234,6 +238,7 @@ def check_flags(args):
     task = get_task(args.task)
     if not (args.do_train or args.do_eval or args.do_predict):
         raise ValueError("At least one of --do_train, --do_eval or --do_predict must be true.")
+    check_lora_flags(args)
     if args.do_train and not task.has_train:
         raise ValueError(f"--task {task.name} has no training data (it is scored with a {task.eval_task} model: --do_predict).")
     if args.max_seq_length is None:
@@ -251,6 +256,21 @@ def check_flags(args):
         check_config(args, AlbertConfig.from_json_file(args.albert_config_file),
                      source=f"--albert_config_file {args.albert_config_file}")
     return task
+
+
+def check_lora_flags(args):
+    """The LoRA flags against each other and --do_train, as `FinetuningOptions` checks them, but before
+    TensorFlow loads and records are converted."""
+    given = [flag for flag, value, default in (("--lora_alpha", args.lora_alpha, None),
+                                               ("--lora_targets", tuple(args.lora_targets), LORA_DEFAULT_TARGETS),
+                                               ("--lora_train_layernorm", args.lora_train_layernorm, False))
+             if value != default]
+    if given and not args.lora_rank:
+        raise ValueError(f"{', '.join(given)}: LoRA settings, with no --lora_rank; give the adapters' rank too, "
+                         "e.g. --lora_rank 8.")
+    if args.lora_rank and not args.do_train:
+        raise ValueError(f"--lora_rank {args.lora_rank} without --do_train: only training uses it; evaluate or "
+                         "predict with a LoRA run's model.keras (the adapters merged) and no --lora_rank.")
 
 
 def check_config(args, config, source):

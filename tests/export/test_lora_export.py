@@ -61,3 +61,20 @@ def test_export_cli_keeps_the_adapters_separate_or_refuses_without_them(lora_mod
     assert len(lora_variables(tmp_path / "separate")) == 6
     served, expected = served_logits(tmp_path / "separate", lora_model)
     np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_merge_lora_false_names_what_the_checkpoint_lacks(tmp_path, capsys):
+    """A checkpoint that is not a `.keras` file cannot carry adapters; a missing one is reported as missing."""
+    huggingface = tmp_path / "hf"
+    huggingface.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (huggingface / name).write_text("{}")
+    missing = tmp_path / "run" / "model.keras"
+    for checkpoint, fragment in ((huggingface, "has no LoRA adapters (it is not a .keras model;"),
+                                 (missing, str(missing))):
+        code = export_cli.main(["--checkpoint", str(checkpoint), "--merge_lora", "false",
+                                "--export_dir", str(tmp_path / "out")])
+        error = capsys.readouterr().err
+        assert code == 2 and error.count("\n") == 1 and fragment in error, error
+        assert checkpoint != missing or "LoRA" not in error, error
+    assert not (tmp_path / "out").exists()

@@ -143,3 +143,34 @@ def test_a_binary_glue_file_names_the_file_and_line_and_leaves_no_converting_fol
     assert "codec can't decode" not in line
     records = tmp_path / "out" / "records"
     assert os.path.isdir(records) and not os.listdir(records), os.listdir(records)
+
+
+# --------------------------------------------------------------------------- issue 19's flags (item 6)
+@pytest.mark.parametrize("extra,fragments", [
+    (["--lora_alpha=16"], ["--lora_alpha: LoRA settings, with no --lora_rank", "e.g. --lora_rank 8"]),
+    (["--lora_targets=query,key", "--lora_train_layernorm"], ["--lora_targets, --lora_train_layernorm: LoRA"]),
+])
+def test_lora_settings_without_a_rank_are_refused_before_tensorflow(files, tmp_path, extra, fragments):
+    done, _ = run_without_tensorflow(files, "tools.finetune", *finetune(files, tmp_path), *extra)
+    assert_one_line(done, *fragments)
+    assert not os.path.exists(tmp_path / "out" / "records"), "refused after converting records"
+
+
+def test_a_lora_rank_without_training_is_refused_before_tensorflow(files, tmp_path):
+    args = [a for a in finetune(files, tmp_path) if a != "--do_train"]
+    done, _ = run_without_tensorflow(files, "tools.finetune", *args, "--do_eval", "--lora_rank=4")
+    assert_one_line(done, "--lora_rank 4 without --do_train", "no --lora_rank")
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--tflite", "--quantize=int8"], "--quantize int8 needs --representative_records PATTERN"),
+    (["--tflite", "--quantize=bogus"], "argument --quantize: invalid choice: 'bogus'"),
+    (["--tflite", "--representative_records=r*.tfrecord"], "--representative_records calibrates --quantize int8 only"),
+    (["--tflite", "--quantize=int8", "--representative_records=r*.tfrecord", "--representative_examples=0"],
+     "--representative_examples 0: expected at least 1"),
+])
+def test_export_quantization_flags_are_refused_before_tensorflow(files, tmp_path, extra, fragment):
+    done, _ = run_without_tensorflow(files, "tools.export", f"--checkpoint={tmp_path}/model.keras",
+                                     f"--export_dir={tmp_path}/exported", *extra)
+    assert_one_line(done, fragment)
+    assert not os.path.exists(tmp_path / "exported")

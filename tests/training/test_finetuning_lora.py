@@ -82,3 +82,10 @@ def test_lora_settings_that_cannot_apply_are_one_line_errors(inputs, tmp_path, o
         run_finetuning("sst-2", tiny_config(), options(tmp_path, **overrides), inputs["train"], inputs["train"],
                        do_train=do_train, do_eval=True)
     assert "\n" not in str(error.value)
+
+
+def test_the_command_line_checks_the_library_default_targets():
+    from albert_tf.models.lora import DEFAULT_TARGETS
+    from tools.finetune import LORA_DEFAULT_TARGETS, build_parser
+
+    assert LORA_DEFAULT_TARGETS == DEFAULT_TARGETS == build_parser().get_default("lora_targets")
