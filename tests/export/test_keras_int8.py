@@ -160,3 +160,24 @@ def test_int8_pretrainer_exports_the_tied_decoder(tiny_config, tmp_path):
     np.testing.assert_allclose(out["mlm_logits"].numpy(), model(features)["mlm_logits"].numpy(), atol=1e-5)
     compare_to_float({"mlm_logits": out["mlm_logits"].numpy()}, {"mlm_logits": reference["mlm_logits"]},
                      "served int8 pretrainer")
+
+
+def test_quantize_scans_the_whole_heap_once(tiny_config):
+    """Keras collects garbage for every variable `quantize` drops; each of those collections but our last
+    one must run over a frozen heap (a full scan costs ~0.4 s in a test worker, once per layer)."""
+    import gc
+
+    model = AlbertClassifier(config=tiny_config, num_classes=2)
+    full_scans = []
+
+    def count(phase, info):
+        if phase == "start" and info["generation"] == 2 and gc.get_freeze_count() == 0:
+            full_scans.append(info)
+
+    gc.callbacks.append(count)
+    try:
+        model.quantize("int8")
+    finally:
+        gc.callbacks.remove(count)
+    assert quantized_layers(model), "nothing was quantized"
+    assert len(full_scans) == 1, f"{len(full_scans)} collections scanned the whole heap"
