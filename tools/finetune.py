@@ -54,8 +54,11 @@ def build_parser():
     p.add_argument("--learning_rate", type=float, default=None)
     p.add_argument("--train_step", type=int, default=None, help="default: the task's (run_glue.sh)")
     p.add_argument("--warmup_step", type=int, default=None)
-    p.add_argument("--num_train_epochs", type=float, default=None, help="SQuAD: steps = examples / batch x epochs (3.0)")
-    p.add_argument("--warmup_proportion", type=float, default=None, help="SQuAD: warm-up share of the steps (0.1)")
+    p.add_argument("--num_train_epochs", type=float, default=None,
+                   help="steps = training examples / batch x epochs, instead of --train_step (default: SQuAD 3.0; "
+                        "other tasks train the task's --train_step), e.g. --num_train_epochs 1")
+    p.add_argument("--warmup_proportion", type=float, default=None,
+                   help="warm-up share of the steps that --num_train_epochs sets (default: the task's, 0.1)")
     p.add_argument("--train_batch_size", type=int, default=None)
     p.add_argument("--eval_batch_size", type=int, default=None, help="default 8")
     p.add_argument("--predict_batch_size", type=int, default=None, help="default 8")
@@ -239,6 +242,11 @@ def check_flags(args):
     if not (args.do_train or args.do_eval or args.do_predict):
         raise ValueError("At least one of --do_train, --do_eval or --do_predict must be true.")
     check_lora_flags(args)
+    if args.num_train_epochs is not None and args.train_step is not None:
+        raise ValueError(f"--num_train_epochs {args.num_train_epochs:g} and --train_step {args.train_step} both set the "
+                         "length of training: give one.")
+    if args.num_train_epochs is not None and args.num_train_epochs <= 0:
+        raise ValueError(f"--num_train_epochs must be positive, got {args.num_train_epochs:g}.")
     if args.do_train and not task.has_train:
         raise ValueError(f"--task {task.name} has no training data (it is scored with a {task.eval_task} model: --do_predict).")
     if args.max_seq_length is None:
@@ -330,15 +338,16 @@ def run(args):
         check_config(args, config, source=f"the config of --init_checkpoint {args.init_checkpoint}")
 
     train_step, warmup_step = args.train_step, args.warmup_step
-    if task.is_squad and args.do_train and train_step is None:
+    if args.do_train and train_step is None and (task.is_squad or args.num_train_epochs is not None):
         from albert_tf.training.finetuning import count_records
 
         # The SQuAD scripts count examples (questions), not windows; the records hold windows, so
         # the count of distinct training questions is read back from the converter's summary.
-        examples = _squad_train_examples(train_files[0]) or count_records(train_files)
+        squad_examples = _squad_train_examples(train_files[0]) if task.is_squad else None
+        examples = squad_examples or count_records(train_files)
         batch = args.train_batch_size or task.defaults.train_batch_size
         epochs = args.num_train_epochs if args.num_train_epochs is not None else task.defaults.num_train_epochs
-        proportion = args.warmup_proportion if args.warmup_proportion is not None else task.defaults.warmup_proportion
+        proportion = args.warmup_proportion if args.warmup_proportion is not None else task.defaults.warmup_share
         train_step = max(1, int(examples / batch * epochs))
         warmup_step = int(train_step * proportion) if warmup_step is None else warmup_step
     options = FinetuningOptions(

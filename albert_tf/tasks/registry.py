@@ -67,6 +67,14 @@ class TaskDefaults:
     n_best_size: int = 20
     max_answer_length: int = 30
 
+    @property
+    def warmup_share(self) -> float:
+        """The warm-up's share of training: `warmup_proportion`, or the original's `warmup_step / train_step`
+        (SST-2: 1,256 of 20,935), applied when `--num_train_epochs` sets the length instead."""
+        if self.warmup_proportion is not None:
+            return self.warmup_proportion
+        return (self.warmup_step or 0) / self.train_step if self.train_step else 0.1
+
 
 @dataclasses.dataclass(frozen=True)
 class Task:

@@ -125,7 +125,8 @@ def check_glue_run(out, stdout, task, metric, steps, count, exported):
 
 def test_glue_regression_train_eval_predict(fixtures, tmp_path):
     out = tmp_path / "sts-b"
-    done = run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", "--train_step=8",
+    # --num_train_epochs sets a GLUE run's length too: 24 examples / batch 8 x 2.7 epochs = 8 steps.
+    done = run(finetune(fixtures, out, "--do_train", "--do_eval", "--do_predict", "--num_train_epochs=2.7",
                         "--save_checkpoints_steps=4", task="sts-b", data=fixtures["sts"]))
     check_glue_run(out, done.stdout, "sts-b", "pearson", steps=8, count=5, exported=False)
 

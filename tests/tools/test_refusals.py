@@ -146,6 +146,15 @@ def test_a_binary_glue_file_names_the_file_and_line_and_leaves_no_converting_fol
 
 
 # --------------------------------------------------------------------------- issue 19's flags (item 6)
+@pytest.mark.parametrize("extra,fragment", [
+    (["--num_train_epochs=2", "--train_step=10"], "--num_train_epochs 2 and --train_step 10 both set the length"),
+    (["--num_train_epochs=0"], "--num_train_epochs must be positive, got 0"),
+])
+def test_the_length_of_training_is_given_once_and_positive(files, tmp_path, extra, fragment):
+    done, _ = run_without_tensorflow(files, "tools.finetune", *finetune(files, tmp_path), *extra)
+    assert_one_line(done, fragment)
+
+
 @pytest.mark.parametrize("extra,fragments", [
     (["--lora_alpha=16"], ["--lora_alpha: LoRA settings, with no --lora_rank", "e.g. --lora_rank 8"]),
     (["--lora_targets=query,key", "--lora_train_layernorm"], ["--lora_targets, --lora_train_layernorm: LoRA"]),
