@@ -34,8 +34,8 @@ merged. It differs in exactly these ways, each removed or detected here:
    ``n * max|score|``: rows where that bound passes 0.9e5 are **routed** too.
 
 Nothing else differs, so outside the routed rows the kernel's ids are Python's, id for id; the
-routed rows go through :class:`~.unigram.UnigramSegmenter` (its loop runs zero times when no row is
-routed). ``tests/text/test_fast_exact.py`` checks both detectors fire and that the kernel alone is
+routed rows go through :class:`~.unigram.UnigramSegmenter`, which does not run when no row is
+routed (:func:`~.gated.ragged_if`). ``tests/text/test_fast_exact.py`` checks both detectors fire and that the kernel alone is
 wrong on what they catch.
 """
 
@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from albert_tf.text.in_graph.gated import ragged_if
 from albert_tf.text.in_graph.tables import regex_class
 
 # Python sentencepiece re-bases running scores past this magnitude (unigram_model.cc).
@@ -163,7 +164,8 @@ class FastExactSegmenter:
             return long
         return long | tf.strings.regex_full_match(normalized, routes.route)
 
-    def _kernel_ids(self, normalized) -> tf.RaggedTensor:
+    def kernel_ids(self, normalized) -> tf.RaggedTensor:
+        """The kernel's ids of normalised text, unrouted (exact only where ``routed`` is False)."""
         if self.routes.placeholder is not None:
             normalized = tf.strings.regex_replace(normalized, self.routes.swap, self.routes.placeholder)
         return self.kernel.tokenize(normalized)
@@ -172,7 +174,7 @@ class FastExactSegmenter:
         """Ragged int32 ids of raw 1-D strings, Python's ``EncodeAsIds``."""
         normalized = self.normalize(texts)
         routed = self.routed(normalized)
-        return _merge(self._kernel_ids(normalized), routed, texts, self._exact_ids, tf.int32)
+        return _merge(self.kernel_ids(normalized), routed, texts, self._exact_ids)
 
     def pieces(self, texts) -> tf.RaggedTensor:
         """Ragged piece strings of raw 1-D strings, Python's ``EncodeAsPieces``.
@@ -180,32 +182,20 @@ class FastExactSegmenter:
         The kernel gives ids only; an unknown piece's surface is not in the vocabulary, so rows
         with one go through the exact search as well."""
         normalized = self.normalize(texts)
-        ids = self._kernel_ids(normalized)
+        ids = self.kernel_ids(normalized)
         routed = self.routed(normalized) | tf.reduce_any(tf.equal(ids, self.unk_id), axis=1)
         pieces = ids.with_flat_values(tf.gather(tf.constant(self.pieces_table), ids.flat_values))
-        return _merge(pieces, routed, texts, self._exact_pieces, tf.string)
+        return _merge(pieces, routed, texts, self._exact_pieces)
 
 
-def _merge(fast: tf.RaggedTensor, routed, texts, exact: Callable, dtype) -> tf.RaggedTensor:
-    """``fast`` with the routed rows replaced by ``exact`` of those rows.
+def _merge(fast: tf.RaggedTensor, routed, texts, exact: Callable) -> tf.RaggedTensor:
+    """``fast`` with the routed rows replaced by ``exact`` of those rows (searched only when
+    there are some)."""
+    def search():
+        found = exact(tf.gather(texts, tf.where(routed)[:, 0])).with_row_splits_dtype(tf.int64)
+        rows = tf.size(routed, out_type=tf.int64)
+        rank = tf.cumsum(tf.cast(routed, tf.int64), exclusive=True)
+        order = tf.where(routed, rows + rank, tf.range(rows))
+        return tf.gather(tf.concat([fast.with_row_splits_dtype(tf.int64), found], axis=0), order)
 
-    The exact search runs in a loop taken zero or one times rather than under ``tf.cond``, for
-    the TF1-session reason given in ``UnigramSegmenter._segment``."""
-    index = tf.where(routed)[:, 0]
-    subset = tf.gather(texts, index)
-
-    def search(i, values, splits):
-        found = exact(subset)
-        return i + 1, found.flat_values, tf.cast(found.row_splits, tf.int64)
-
-    _, values, splits = tf.while_loop(
-        lambda i, *_: i < tf.cast(tf.size(index) > 0, tf.int32),
-        search,
-        (tf.constant(0), tf.zeros([0], dtype), tf.zeros([1], tf.int64)),
-        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), tf.TensorShape([None])),
-    )
-    searched = tf.RaggedTensor.from_row_splits(values, splits, validate=False)
-    rows = tf.size(routed, out_type=tf.int64)
-    rank = tf.cumsum(tf.cast(routed, tf.int64), exclusive=True)
-    order = tf.where(routed, rows + rank, tf.range(rows))
-    return tf.gather(tf.concat([fast.with_row_splits_dtype(tf.int64), searched], axis=0), order)
+    return ragged_if(tf.reduce_any(routed), search, fast)
