@@ -46,10 +46,12 @@ def stress():
     return _stress_lines(0, 1500)
 
 
-@pytest.mark.parametrize("model", ["trained", "handmade", "rounding"])
+# Both models are also used by test_in_graph.py, whose traced pipelines these share in one run.
+@pytest.mark.parametrize("model", ["trained", "rounding"])
 def test_ids_and_pieces_match_python_on_stress_lines(model, stress, tokenizer):
-    proto = {"trained": tokenizer.proto, "handmade": handmade_model_proto(),
-             "rounding": handmade_model_proto(rounding=True)}[model]
+    """The trained model has user-defined symbols and nmt_nfkc; the hand-made one, with scores
+    chosen so that ties depend on float rounding, has an identity normaliser."""
+    proto = tokenizer.proto if model == "trained" else handmade_model_proto(rounding=True)
     python = AlbertTokenizer.from_proto(proto)
     layer = AlbertInGraphTokenizer.from_tokenizer(python)
     assert layer._pipeline._fast is not None, "the fast exact path is the default"
@@ -57,8 +59,9 @@ def test_ids_and_pieces_match_python_on_stress_lines(model, stress, tokenizer):
     expected = _python_ids(python, stress)
     mismatches = [(line, e, g) for line, e, g in zip(stress, expected, got) if e != g]
     assert not mismatches, mismatches[:3]
-    pieces = [[p.decode("utf-8") for p in row] for row in layer.tokenize(tf.constant(stress[:400])).to_list()]
-    assert pieces == [python.tokenize(line) for line in stress[:400]]
+    if model == "trained":  # the piece strings of unknown runs come from the exact search
+        pieces = [[p.decode("utf-8") for p in row] for row in layer.tokenize(tf.constant(stress[:400])).to_list()]
+        assert pieces == [python.tokenize(line) for line in stress[:400]]
 
 
 def _kernel_alone_and_routed(layer, lines):
@@ -74,7 +77,10 @@ def _raw_python_ids(python, lines):
 def test_multibyte_unknown_inside_longer_pieces_is_routed():
     """The kernel charges an unknown character once per byte, Python once: with "東" only inside
     "b東", Python takes [▁ab][<unk>] (-1 - 30) while the kernel, paying -90 for the three bytes,
-    takes another path; the router must send the row to the exact search."""
+    takes another path; the router must send the row to the exact search.
+
+    Only the router and the kernel run here: the exact search of a new model costs a trace of
+    tens of seconds, and its answers are tested in test_in_graph.py."""
     from sentencepiece import sentencepiece_model_pb2 as pb
 
     model = pb.ModelProto()
@@ -85,16 +91,15 @@ def test_multibyte_unknown_inside_longer_pieces_is_routed():
     layer = AlbertInGraphTokenizer.from_tokenizer(python)
     lines = ["ab東", "the ab東 in 1990, year", "the year"]
     kernel, routed = _kernel_alone_and_routed(layer, lines)
-    expected = _python_ids(python, lines)
+    raw = _raw_python_ids(python, lines)
     assert routed == [True, True, False]
-    assert kernel[0] != _raw_python_ids(python, lines)[0], "the kernel alone must be wrong here"
-    assert layer(tf.constant(lines)).to_list() == expected
+    assert kernel[0] != raw[0], "the kernel alone must be wrong here"
+    assert kernel[2] == raw[2]
     # A multi-byte character in no piece at all is swapped for a free ASCII byte, not routed.
-    lines = ["the 😀☃ year", "☃"]
+    lines = ["the 😀☃ year", "☃", "ab☃ ☃"]
     kernel, routed = _kernel_alone_and_routed(layer, lines)
-    assert routed == [False, False]
+    assert routed == [False, False, False]
     assert kernel == _raw_python_ids(python, lines)
-    assert layer(tf.constant(lines)).to_list() == _python_ids(python, lines)
 
 
 def test_rows_that_can_reach_the_rebase_are_routed():
