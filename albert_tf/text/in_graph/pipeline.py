@@ -1,8 +1,9 @@
 """Everything between raw strings and ids for one model and setting, and the process-wide caches.
 
-A :class:`Pipeline` chains :mod:`.preprocess`, the segmentation (the exact
-:class:`~.unigram.UnigramSegmenter`, or tensorflow-text's op) and the digit-comma
-rule of :mod:`.digits`. Building one traces and optimises large graphs, so
+A :class:`Pipeline` chains :mod:`.preprocess`, the segmentation (exact: the
+fast kernel of :mod:`.fast_exact` with :class:`~.unigram.UnigramSegmenter` for the
+rows it routes, or the segmenter alone with ``fast_exact=False``; else
+tensorflow-text's op) and the digit-comma rule of :mod:`.digits`. Building one traces and optimises large graphs, so
 eagerly built pipelines and segmenters are cached per process and shared by
 every layer with the same model and settings.
 """
@@ -56,7 +57,9 @@ class Pipeline:
 
     Shared by the layers with the same model and settings (see
     :func:`pipeline_for`): its functions are traced and optimised once per
-    process instead of once per layer.
+    process instead of once per layer. With ``exact_segmentation``,
+    ``fast_exact`` (the default) segments through :mod:`.fast_exact`; False
+    keeps the whole search in the graph (benchmarks compare the two).
     """
 
     def __init__(self, proto: bytes, source: str, do_lower_case: bool,
