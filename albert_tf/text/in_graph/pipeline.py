@@ -3,8 +3,8 @@
 A :class:`Pipeline` chains :mod:`.preprocess`, the segmentation (exact: the
 fast kernel of :mod:`.fast_exact` with :class:`~.unigram.UnigramSegmenter` for the
 rows it routes, or the segmenter alone with ``fast_exact=False``; else
-tensorflow-text's op) and the digit-comma rule of :mod:`.digits`. Building one traces and optimises large graphs, so
-eagerly built pipelines and segmenters are cached per process and shared by
+tensorflow-text's op) and the digit-comma rule of :mod:`.digits`. Building one
+traces and optimises large graphs, so eagerly built pipelines and segmenters are cached per process and shared by
 every layer with the same model and settings.
 """
 
