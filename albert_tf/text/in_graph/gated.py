@@ -1,7 +1,7 @@
 """Work done only when a flag is set, in a form TF1 sessions accept.
 
-A batch usually needs no digit-comma re-encoding, no exact search and (in English) no Unicode
-tables, and each costs dozens of kernel launches even on empty inputs. ``tf.cond`` would skip
+A batch usually needs neither the digit-comma re-encoding nor the exact search, and each costs
+dozens of kernel launches even on empty inputs. ``tf.cond`` would skip
 them, but a TF1 session (``saved_model_cli``, TF Serving) lowers a cond whose branch holds loops
 into frames that can fail to match, so the work runs in a ``tf.while_loop`` taken zero or one
 times instead.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from albert_tf.text.in_graph.gated import tensors_if
 from albert_tf.text.in_graph.tables import CharacterTables, character_tables, whitespace_run_regex
 
 
@@ -100,8 +99,5 @@ def preprocess_text_graph(texts, lower: bool = False) -> tf.Tensor:
     fast = tf.gather(texts, fast_idx)
     if lower:
         fast = tf.strings.lower(fast)  # encoding "" lowers ASCII bytes only
-    slow = tf.gather(texts, slow_idx)
-    # All-ASCII batches (most English ones) skip the tables' dozens of kernels.
-    tables = character_tables(bool(lower))
-    slow, = tensors_if(tf.size(slow_idx) > 0, lambda: (_map_characters(slow, tables),), (slow,))
+    slow = _map_characters(tf.gather(texts, slow_idx), character_tables(bool(lower)))
     return tf.dynamic_stitch([fast_idx, slow_idx], [fast, slow])
