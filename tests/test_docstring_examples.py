@@ -70,6 +70,7 @@ MODULES = [
     "albert_tf.training.curves",
     "albert_tf.text.tokenizer",
     "albert_tf.text.in_graph.layers",
+    "albert_tf.text.in_graph.gated",
 ]
 
 

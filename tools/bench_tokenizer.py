@@ -1,14 +1,24 @@
-"""Lines per second of the Python and the in-graph ALBERT tokenizer, batch 1 and 256.
+"""Lines per second of the Python and the in-graph ALBERT tokenizers, batch 1 and 32, one run, same lines.
 
-Both paths go from raw text to packed ``input_ids``/``input_mask``/
-``segment_ids``; the script also checks that they produce identical ids on the
-benchmark lines. An extra row, "op search", times the in-graph path with
-``exact_segmentation=False`` (tensorflow-text's own SentencePiece search) and
-counts the lines where that one disagrees with Python. Text comes from ``../shared/data`` (``*.txt``, ``*.tokens``)
-when present, generated text otherwise; without ``--spm_model_file`` a
-vocabulary is trained on that text first (not timed)::
+Every path goes from raw text to packed ``input_ids``/``input_mask``/``segment_ids``:
 
-    python tools/bench_tokenizer.py --data_dir ../shared/data --num_lines 10000
+* ``python``: :class:`AlbertTokenizer` (SentencePiece's C++ search, called from Python);
+* ``exact``: :class:`AlbertPreprocessor` as built by default: tensorflow-text's fast kernel on a
+  rewritten model, the in-graph exact search only for the rows it may get wrong
+  (``albert_tf/text/in_graph/fast_exact.py``);
+* ``old exact``: the whole search in the graph (``UnigramSegmenter``), the default before;
+* ``op search``: ``exact_segmentation=False`` (tensorflow-text's ``SentencepieceTokenizer`` search,
+  which may pick another of two tied segmentations).
+
+The script checks that both exact paths give Python's ids on every line, counts the lines where
+``op search`` does not, and says whether the targets are met: exact at least Python's lines/s at
+batch 32 and at least 10x the old exact at batch 1. Text comes from ``../shared/data`` (``*.txt``,
+``*.tokens``) when present, generated text otherwise; without ``--spm_model_file`` a vocabulary
+is trained on that text first (not timed).
+
+example:
+  python -m tools.bench_tokenizer --data_dir ../shared/data --num_lines 2048 --batch_one_lines 256 \\
+      --note "shared machine, load average 9"
 """
 
 from __future__ import annotations
@@ -101,89 +111,115 @@ def _rate(count: int, seconds: float) -> str:
     return f"{count / seconds:,.0f}"
 
 
+PATHS = ("python", "exact", "old exact", "op search")
+BATCHES = (1, 32)
+
+
 def run(lines: List[str], proto: bytes, sequence_length: int, batch_one_lines: int):
-    """Timings as (path, batch, lines, seconds) rows, and the number of lines whose ids differ."""
+    """Timings as (path, batch, lines, seconds) rows, in :data:`PATHS` order, and per path the
+    number of lines whose ``input_ids`` differ from Python's.
+
+    The paths take turns batch by batch, so that a load that comes and goes on a shared machine
+    falls on all of them alike."""
     import tensorflow as tf
 
     from albert_tf.text import AlbertPreprocessor, AlbertTokenizer
+    from albert_tf.text.in_graph.pipeline import pipeline_for
 
     tokenizer = AlbertTokenizer.from_proto(proto)
-    preprocessor = AlbertPreprocessor.from_tokenizer(tokenizer, sequence_length=sequence_length)
-    packed = tf.function(lambda texts: preprocessor(texts))
-    few = lines[:batch_one_lines]
-    rows = []
-
-    start = time.perf_counter()
-    for line in few:
-        tokenizer.encode(line, max_seq_length=sequence_length)
-    rows.append(("python", 1, len(few), time.perf_counter() - start))
-
-    start = time.perf_counter()
-    python_ids = []
-    for i in range(0, len(lines), 256):
-        python_ids += [f["input_ids"] for f in
-                       tokenizer.encode_batch(lines[i:i + 256], max_seq_length=sequence_length)]
-    rows.append(("python", 256, len(lines), time.perf_counter() - start))
-
-    packed(tf.constant(lines[:1]))  # trace both shapes outside the timing
-    packed(tf.constant(lines[:256]))
-    start = time.perf_counter()
-    for line in few:
-        packed(tf.constant([line]))["input_ids"].numpy()
-    rows.append(("in-graph", 1, len(few), time.perf_counter() - start))
-
-    start = time.perf_counter()
-    graph_ids = []
-    for i in range(0, len(lines), 256):
-        graph_ids += packed(tf.constant(lines[i:i + 256]))["input_ids"].numpy().tolist()
-    rows.append(("in-graph", 256, len(lines), time.perf_counter() - start))
-
-    # For comparison: the tensorflow-text op's own search (may differ on ties).
-    fast = AlbertPreprocessor.from_tokenizer(
+    exact = AlbertPreprocessor.from_tokenizer(tokenizer, sequence_length=sequence_length)
+    op_search = AlbertPreprocessor.from_tokenizer(
         tokenizer, sequence_length=sequence_length, exact_segmentation=False)
-    fast_packed = tf.function(lambda texts: fast(texts))
-    fast_packed(tf.constant(lines[:256]))
-    start = time.perf_counter()
-    fast_ids = []
-    for i in range(0, len(lines), 256):
-        fast_ids += fast_packed(tf.constant(lines[i:i + 256]))["input_ids"].numpy().tolist()
-    rows.append(("op search", 256, len(lines), time.perf_counter() - start))
+    whole_search = pipeline_for(tokenizer.proto, "benchmark model", tokenizer.do_lower_case,
+                                tokenizer.keep_spurious_underline, True, fast_exact=False)
 
-    mismatches = sum(a != b for a, b in zip(python_ids, graph_ids))
-    op_mismatches = sum(a != b for a, b in zip(python_ids, fast_ids))
-    return rows, mismatches, op_mismatches
+    def python(batch):
+        return [f["input_ids"] for f in tokenizer.encode_batch(batch, max_seq_length=sequence_length)]
+
+    def graph(fn):
+        compiled = tf.function(fn)
+        return lambda batch: compiled(tf.constant(batch))["input_ids"].numpy().tolist()
+
+    encoders = {
+        "python": python,
+        "exact": graph(exact),
+        "old exact": graph(lambda texts: exact.pack((whole_search.ids_fn(texts),))),
+        "op search": graph(op_search),
+    }
+    rows, ids = [], {path: [] for path in PATHS}
+    for batch_size in BATCHES:
+        subset = lines[:batch_one_lines] if batch_size == 1 else lines
+        batches = [subset[i:i + batch_size] for i in range(0, len(subset), batch_size)]
+        for encode in encoders.values():  # trace every shape outside the timing
+            encode(batches[0])
+            encode(batches[-1])
+        seconds = dict.fromkeys(PATHS, 0.0)
+        for batch in batches:
+            for path, encode in encoders.items():
+                start = time.perf_counter()
+                out = encode(batch)
+                seconds[path] += time.perf_counter() - start
+                if batch_size == 32:
+                    ids[path] += out
+        rows += [(path, batch_size, len(subset), seconds[path]) for path in PATHS]
+    mismatches = {path: sum(a != b for a, b in zip(ids["python"], ids[path])) for path in PATHS[1:]}
+    return rows, mismatches
+
+
+def targets(rows) -> List[Tuple[str, bool]]:
+    """The issue's targets as (description, met) from ``run``'s rows."""
+    rate = {(path, batch): count / seconds for path, batch, count, seconds in rows}
+    return [
+        (f"exact >= python at batch 32 ({rate['exact', 32]:,.0f} vs {rate['python', 32]:,.0f} lines/s)",
+         rate["exact", 32] >= rate["python", 32]),
+        (f"exact >= 10x old exact at batch 1 ({rate['exact', 1]:,.0f} vs 10 x {rate['old exact', 1]:,.0f} "
+         "lines/s)", rate["exact", 1] >= 10 * rate["old exact", 1]),
+    ]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", default=_DEFAULT_DATA)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="example:\n" + __doc__.split("example:\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", default=_DEFAULT_DATA, help="text files to read lines from (default: %(default)s)")
     parser.add_argument("--spm_model_file", default=None,
                         help="SentencePiece model; by default one is trained on the benchmark text")
-    parser.add_argument("--vocab_size", type=int, default=8000, help="for the trained vocabulary")
-    parser.add_argument("--num_lines", type=int, default=10000)
-    parser.add_argument("--batch_one_lines", type=int, default=1000,
-                        help="lines timed one at a time (the first ones of the set)")
-    parser.add_argument("--sequence_length", type=int, default=128)
+    parser.add_argument("--vocab_size", type=int, default=8000,
+                        help="for the trained vocabulary (default: %(default)s)")
+    parser.add_argument("--num_lines", type=int, default=2048, help="lines timed at batch 32 (default: %(default)s)")
+    parser.add_argument("--batch_one_lines", type=int, default=256,
+                        help="lines timed one at a time, the first ones of the set (default: %(default)s)")
+    parser.add_argument("--sequence_length", type=int, default=128, help="packed length (default: %(default)s)")
+    parser.add_argument("--note", default="",
+                        help='a line printed with the results, e.g. "shared machine, load average 9" (default: none)')
     args = parser.parse_args(argv)
+
+    from tools.bench_finetune import cpu_vector_extensions
 
     lines, source = benchmark_lines(os.path.normpath(args.data_dir), args.num_lines)
     proto = vocabulary_proto(args.spm_model_file, lines, args.vocab_size,
                              f"a {args.vocab_size}-piece vocabulary on the benchmark text")
     model = args.spm_model_file or f"trained on the benchmark text, {args.vocab_size} pieces"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    rows, mismatches, op_mismatches = run(
-        lines, proto, args.sequence_length, min(args.batch_one_lines, len(lines)))
+    rows, mismatches = run(lines, proto, args.sequence_length, min(args.batch_one_lines, len(lines)))
     mean_chars = sum(len(line) for line in lines) / len(lines)
     print(f"text:  {source}, {mean_chars:.0f} characters per line on average")
-    print(f"model: {model}; sequence length {args.sequence_length}; "
-          f"{os.cpu_count()} CPU cores visible")
-    print(f"{'path':<10}{'batch':>6}{'lines':>8}{'seconds':>10}{'lines/s':>12}")
+    print(f"model: {model}; sequence length {args.sequence_length}")
+    print(f"CPU:   {os.cpu_count()} cores visible; vector extensions: {cpu_vector_extensions()}; "
+          f"load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end")
+    if args.note:
+        print(f"note:  {args.note}")
+    print(f"{'path':<11}{'batch':>6}{'lines':>8}{'seconds':>10}{'lines/s':>12}")
     for path, batch, count, seconds in rows:
-        print(f"{path:<10}{batch:>6}{count:>8}{seconds:>10.2f}{_rate(count, seconds):>12}")
-    print(f"in-graph input_ids identical to Python on all {len(lines)} lines: "
-          f"{'yes' if not mismatches else f'NO ({mismatches} differ)'}")
-    print(f"'op search' (exact_segmentation=False) differs from Python on {op_mismatches} lines")
-    return 0 if not mismatches else 1
+        print(f"{path:<11}{batch:>6}{count:>8}{seconds:>10.2f}{_rate(count, seconds):>12}")
+    for path in ("exact", "old exact"):
+        print(f"{path} input_ids identical to Python on all {len(lines)} lines: "
+              f"{'yes' if not mismatches[path] else f'NO ({mismatches[path]} differ)'}")
+    print(f"'op search' (exact_segmentation=False) differs from Python on {mismatches['op search']} lines")
+    for description, met in targets(rows):
+        print(f"target: {description}: {'met' if met else 'NOT met'}")
+    return 0 if not (mismatches["exact"] or mismatches["old exact"]) else 1
 
 
 if __name__ == "__main__":

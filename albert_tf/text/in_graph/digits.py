@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
+from albert_tf.text.in_graph.gated import ragged_if
 from albert_tf.text.in_graph.tables import code_points, regex_class
 from albert_tf.text.tokenizer import SPIECE_UNDERLINE, is_digit_comma_piece
 
@@ -71,17 +72,20 @@ def split_digit_comma_pieces(
     """The rule on ragged piece strings; ``encode`` is the raw SentencePiece of 1-D strings."""
     flat = pieces.flat_values
     match = tf.strings.regex_full_match(flat, digit_comma_regex())
-    match_idx = tf.where(match)[:, 0]
-    matched = tf.gather(flat, match_idx)
-    # The comma is one byte, so a byte-wise cut is a character-wise cut.
-    lengths = tf.strings.length(matched)
-    body = tf.strings.substr(matched, tf.zeros_like(lengths), lengths - 1)
-    body = tf.strings.regex_replace(body, SPIECE_UNDERLINE, "")
-    sub = encode(body)
-    if not keep_spurious_underline:
-        sub = _strip_reencoded_underline(matched, sub)
-    commas = tf.fill(tf.stack([tf.size(matched), 1]), ",")
-    return _splice(pieces, match, tf.concat([sub, commas], axis=1))
+
+    def split():
+        matched = tf.gather(flat, tf.where(match)[:, 0])
+        # The comma is one byte, so a byte-wise cut is a character-wise cut.
+        lengths = tf.strings.length(matched)
+        body = tf.strings.substr(matched, tf.zeros_like(lengths), lengths - 1)
+        body = tf.strings.regex_replace(body, SPIECE_UNDERLINE, "")
+        sub = encode(body)
+        if not keep_spurious_underline:
+            sub = _strip_reencoded_underline(matched, sub)
+        commas = tf.fill(tf.stack([tf.size(matched), 1]), ",")
+        return _splice(pieces, match, tf.concat([sub, commas], axis=1))
+
+    return ragged_if(tf.reduce_any(match), split, pieces)
 
 
 def split_digit_comma_ids(
@@ -90,13 +94,16 @@ def split_digit_comma_ids(
     """The rule on ragged ids (exact when ``VocabTables.build`` gave tables); ``encode`` as above, on ids."""
     flat = ids.flat_values
     match = tf.gather(tf.constant(tables.digit_comma), flat)
-    matched = tf.gather(flat, tf.where(match)[:, 0])
-    sub = encode(tf.gather(tf.constant(tables.bodies), matched))
-    if not keep_spurious_underline:
-        sub = _strip_reencoded_underline_ids(matched, sub, tables)
-    commas = tf.fill(tf.stack([tf.size(matched), 1]), tf.constant(tables.comma_id, tf.int32))
-    sub = tf.concat([sub, commas], axis=1)
-    return _splice(ids, match, sub)
+
+    def split():
+        matched = tf.gather(flat, tf.where(match)[:, 0])
+        sub = encode(tf.gather(tf.constant(tables.bodies), matched))
+        if not keep_spurious_underline:
+            sub = _strip_reencoded_underline_ids(matched, sub, tables)
+        commas = tf.fill(tf.stack([tf.size(matched), 1]), tf.constant(tables.comma_id, tf.int32))
+        return _splice(ids, match, tf.concat([sub, commas], axis=1))
+
+    return ragged_if(tf.reduce_any(match), split, ids)
 
 
 def _strip_reencoded_underline(matched, sub):

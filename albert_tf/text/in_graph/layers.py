@@ -47,11 +47,12 @@ class AlbertInGraphTokenizer(SpecialIdsMixin, keras.layers.Layer):
         proto: serialized model bytes (or the base64 string from a config).
         do_lower_case: as :class:`AlbertTokenizer`.
         keep_spurious_underline: reproduce the original digit-comma quirk.
-        exact_segmentation: search the segmentation with Python SentencePiece's
-            own arithmetic (see ``UnigramSegmenter``), so that tied scores are
-            broken the same way; False uses the tensorflow-text op's search,
-            about twice as fast but it may pick another of two equally scored
-            segmentations (a few lines in ten thousand of ordinary text).
+        exact_segmentation: Python SentencePiece's segmentation, id for id
+            (tensorflow-text's fast kernel on a rewritten model, and the
+            in-graph ``UnigramSegmenter`` for the rows that kernel may get
+            wrong, see ``fast_exact``); False uses the tensorflow-text op's
+            search, about as fast, but it may pick another of two equally
+            scored segmentations (a few lines in ten thousand of ordinary text).
 
     Example:
 

@@ -1,9 +1,10 @@
 """Everything between raw strings and ids for one model and setting, and the process-wide caches.
 
-A :class:`Pipeline` chains :mod:`.preprocess`, the segmentation (the exact
-:class:`~.unigram.UnigramSegmenter`, or tensorflow-text's op) and the digit-comma
-rule of :mod:`.digits`. Building one traces and optimises large graphs, so
-eagerly built pipelines and segmenters are cached per process and shared by
+A :class:`Pipeline` chains :mod:`.preprocess`, the segmentation (exact: the
+fast kernel of :mod:`.fast_exact` with :class:`~.unigram.UnigramSegmenter` for the
+rows it routes, or the segmenter alone with ``fast_exact=False``; else
+tensorflow-text's op) and the digit-comma rule of :mod:`.digits`. Building one
+traces and optimises large graphs, so eagerly built pipelines and segmenters are cached per process and shared by
 every layer with the same model and settings.
 """
 
@@ -15,6 +16,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from albert_tf.text.in_graph.digits import VocabTables, split_digit_comma_ids, split_digit_comma_pieces
+from albert_tf.text.in_graph.fast_exact import FastExactSegmenter, search_model
 from albert_tf.text.in_graph.preprocess import preprocess_text_graph
 from albert_tf.text.in_graph.unigram import UnigramSegmenter, installed_sentencepiece_is_emulated
 from albert_tf.text.tokenizer import load_sentencepiece, special_ids
@@ -55,11 +57,13 @@ class Pipeline:
 
     Shared by the layers with the same model and settings (see
     :func:`pipeline_for`): its functions are traced and optimised once per
-    process instead of once per layer.
+    process instead of once per layer. With ``exact_segmentation``,
+    ``fast_exact`` (the default) segments through :mod:`.fast_exact`; False
+    keeps the whole search in the graph (benchmarks compare the two).
     """
 
     def __init__(self, proto: bytes, source: str, do_lower_case: bool,
-                 keep_spurious_underline: bool, exact_segmentation: bool):
+                 keep_spurious_underline: bool, exact_segmentation: bool, fast_exact: bool = True):
         sp = load_sentencepiece(proto, source)  # validates before TF sees the bytes
         self.special_ids = special_ids(sp, source)
         self.vocabulary_size = sp.GetPieceSize()
@@ -90,6 +94,13 @@ class Pipeline:
         else:
             self.op_strings = tf_text.SentencepieceTokenizer(model=proto, out_type=tf.string)
         self.op_ids = tf_text.SentencepieceTokenizer(model=proto, out_type=tf.int32)
+        # The exact ids at the fast kernel's speed (see fast_exact); `fast_exact=False` keeps
+        # the whole search in the graph, for benchmarks and tests that compare the two.
+        self._fast = None
+        if self._segmenter is not None and fast_exact and search_model(proto) is not None:
+            self._fast = FastExactSegmenter(
+                proto, self.op_strings, lambda texts: self._segmenter.segment(texts)[0],
+                self._exact_pieces)
         # Eagerly run, the search loops would crawl op by op: always go through these.
         spec = [tf.TensorSpec([None], tf.string)]
         self.ids_fn = tf.function(
@@ -107,6 +118,11 @@ class Pipeline:
         """SentencePiece ``EncodeAsPieces`` of 1-D strings (no digit-comma rule)."""
         if self._segmenter is None:
             return self.op_strings.tokenize(texts)
+        if self._fast is not None:
+            return self._fast.pieces(texts)
+        return self._exact_pieces(texts)
+
+    def _exact_pieces(self, texts) -> tf.RaggedTensor:
         _, starts, ends, cps = self._segmenter.segment(texts)
         normalized = tf.strings.unicode_encode(cps, "UTF-8")
         rows = starts.value_rowids()
@@ -119,6 +135,8 @@ class Pipeline:
         """SentencePiece ``EncodeAsIds`` of 1-D strings (no digit-comma rule)."""
         if self._segmenter is None:
             return self.op_ids.tokenize(texts)
+        if self._fast is not None:
+            return self._fast.ids(texts)
         return self._segmenter.segment(texts)[0]
 
     def alive(self) -> bool:
@@ -144,9 +162,11 @@ _PIPELINES: dict = {}
 
 
 def pipeline_for(proto: bytes, source: str, do_lower_case: bool,
-                 keep_spurious_underline: bool, exact_segmentation: bool) -> Pipeline:
-    """The process-wide pipeline for these settings when built eagerly, else a fresh one."""
-    key = (proto, do_lower_case, keep_spurious_underline, exact_segmentation)
+                 keep_spurious_underline: bool, exact_segmentation: bool,
+                 fast_exact: bool = True) -> Pipeline:
+    """The process-wide pipeline for these settings when built eagerly, else a fresh one
+    (``fast_exact`` as in :class:`Pipeline`)."""
+    key = (proto, do_lower_case, keep_spurious_underline, exact_segmentation, fast_exact)
     if not tf.executing_eagerly():  # graph-bound resources must not outlive their graph
         return Pipeline(proto, source, *key[1:])
     if key in _PIPELINES and not _PIPELINES[key].alive():
