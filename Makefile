@@ -66,7 +66,8 @@ test-beam: $(VENV_BEAM)/.installed
 # JAX and no TensorFlow): albert_tf with --no-deps (its requirements name TensorFlow) plus
 # ci/requirements-jax.txt. Runs tests/jax and the existing tests that are backend-neutral as they stand.
 VENV_JAX := .venv-jax
-JAX_TESTS := tests/jax tests/checkpoints/test_huggingface_parity.py
+JAX_TESTS := tests/jax tests/checkpoints/test_huggingface_parity.py tests/checkpoints/test_huggingface_heads.py \
+	tests/layers/test_serialization.py
 
 $(VENV_JAX)/.installed: setup.cfg pyproject.toml ci/requirements-jax.txt
 	$(PYTHON) -m venv $(VENV_JAX)
