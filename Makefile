@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # order tests/conftest.py gives (the longest modules first), not by their number of tests.
 PYTEST_ARGS ?= -n auto --dist loadfile --no-loadscope-reorder
 
-.PHONY: demo test test-low test-beam venv clean
+.PHONY: demo test test-low test-beam test-jax venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +62,22 @@ $(VENV_BEAM)/.installed: setup.cfg pyproject.toml
 test-beam: $(VENV_BEAM)/.installed
 	$(VENV_BEAM)/bin/python -m pytest -p no:xdist tests/data_prep/test_pretraining_beam.py
 
+# The models under KERAS_BACKEND=jax in an environment without TensorFlow (the accelerator machine has
+# JAX and no TensorFlow): albert_tf with --no-deps (its requirements name TensorFlow) plus
+# ci/requirements-jax.txt. Runs tests/jax and the existing tests that are backend-neutral as they stand.
+VENV_JAX := .venv-jax
+JAX_TESTS := tests/jax tests/checkpoints/test_huggingface_parity.py tests/checkpoints/test_huggingface_heads.py \
+	tests/layers/test_serialization.py
+
+$(VENV_JAX)/.installed: setup.cfg pyproject.toml ci/requirements-jax.txt
+	$(PYTHON) -m venv $(VENV_JAX)
+	$(VENV_JAX)/bin/python -m pip install --upgrade pip
+	$(VENV_JAX)/bin/python -m pip install -r ci/requirements-jax.txt
+	$(VENV_JAX)/bin/python -m pip install --no-deps -e .
+	touch $@
+
+test-jax: $(VENV_JAX)/.installed
+	KERAS_BACKEND=jax $(VENV_JAX)/bin/python -m pytest -p no:xdist $(JAX_TESTS)
+
 clean:
-	rm -rf $(VENV) $(VENV_LOW) $(VENV_BEAM) build *.egg-info
+	rm -rf $(VENV) $(VENV_LOW) $(VENV_BEAM) $(VENV_JAX) build *.egg-info

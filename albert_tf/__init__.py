@@ -60,13 +60,23 @@ _KERAS_MODULES = (
     "albert_tf.training",
     "albert_tf.text.in_graph",
 )
+# What the other Keras backends (JAX, PyTorch) register: the models, written in keras.ops. The training
+# engine, optimizers, in-graph tokenizer and export are TensorFlow's, and a JAX process without
+# TensorFlow installed must still load `.keras` models.
+_BACKEND_NEUTRAL_KERAS_MODULES = ("albert_tf.layers", "albert_tf.models", "albert_tf.models.lora")
 
 __all__ = sorted(set(_EXPORTS) | {"checkpoints", "data"})
 __getattr__, __dir__ = _lazy.attach(__name__, _EXPORTS, _SUBMODULES)
 
 
 def _register_keras_objects():
-    for module in _KERAS_MODULES + tuple(sorted(set(_EXPORTS.values()))):
+    import keras  # loaded already: this runs once Keras is
+
+    if keras.backend.backend() == "tensorflow":
+        modules = _KERAS_MODULES + tuple(sorted(set(_EXPORTS.values())))
+    else:
+        modules = _BACKEND_NEUTRAL_KERAS_MODULES
+    for module in modules:
         importlib.import_module(module)
 
 

@@ -13,14 +13,29 @@ Checked on: the ends of the declared range, keras 3.13.0 with tensorflow 2.20.0 
 
 from __future__ import annotations
 
+import importlib
+
+
+class _TensorFlowOnFirstUse:
+    """`tf` of this module: TensorFlow, imported when a patch first reads one of its names.
+
+    Why: the models import this module (`direct_sublayers`, for `.keras` quantization records), and
+    under `KERAS_BACKEND=jax` they must build, train and save in an environment without TensorFlow;
+    every patch below reads `tf` only when it runs, and only TensorFlow-backend code runs those.
+    """
+
+    def __getattr__(self, name):
+        return getattr(importlib.import_module("tensorflow"), name)
+
+
+tf = _TensorFlowOnFirstUse()
+
 
 # ---------------------------------------------------------------------------------------------------
 # Section: fitting a model under a tf.distribute strategy (used by albert_tf.training).
 # Checked on keras 3.13.0 and 3.15.1, tensorflow 2.20.0 and 2.21.0.
 
 import types  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
-
-import tensorflow as tf  # noqa: E402
 
 
 def in_multi_worker_mode(strategy) -> bool:
@@ -118,7 +133,6 @@ def mark_fit_ready(model, strategy):
 # Checked on keras 3.13.0 and 3.15.1, tensorflow 2.20.0 and 2.21.0.
 
 import keras  # noqa: E402 (each section keeps its own imports, so parallel edits merge cleanly)
-import tensorflow as tf  # noqa: E402
 
 
 class OriginalUpdateOptimizer(keras.optimizers.Optimizer):

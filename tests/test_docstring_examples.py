@@ -8,6 +8,7 @@ import pytest
 MODULES = [
     "albert_tf.config",
     "albert_tf.io",
+    "albert_tf.backend",
     "albert_tf.layers.embedding",
     "albert_tf.layers.encoder",
     "albert_tf.layers.transformer",

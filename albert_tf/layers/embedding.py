@@ -1,8 +1,9 @@
 """`FactorizedEmbedding`: V×E word + position + token-type lookups at width E, then the E→H projection."""
 
 import keras
-import tensorflow as tf
 from keras import ops
+
+from albert_tf.backend import assert_length_at_most
 
 # The original normalises with epsilon 1e-12 on the variance everywhere (Keras' default is 1e-3).
 LAYER_NORM_EPSILON = 1e-12
@@ -114,17 +115,9 @@ class FactorizedEmbedding(keras.layers.Layer):
                     f"Sequence length {static_length} is longer than max_position_embeddings {limit}."
                 )
             return input_ids
-        length = ops.shape(input_ids)[1]
-        with tf.control_dependencies(
-            [
-                tf.debugging.assert_less_equal(
-                    length,
-                    limit,
-                    message=f"Sequence length is longer than max_position_embeddings {limit} (length, limit):",
-                )
-            ]
-        ):
-            return tf.identity(input_ids)
+        return assert_length_at_most(
+            input_ids, limit, f"Sequence length is longer than max_position_embeddings {limit} (length, limit):"
+        )
 
     def call(self, input_ids, segment_ids, training=None):
         input_ids = self._check_length(input_ids)

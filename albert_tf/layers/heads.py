@@ -1,20 +1,16 @@
 """Pretraining heads: the tied masked-LM head and the sentence-order head."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from albert_tf.backend import batched_gather
 from albert_tf.layers.activations import get_activation
 from albert_tf.layers.embedding import LAYER_NORM_EPSILON, truncated_normal
 
 
 def gather_positions(sequence, positions):
-    """[B, S, H] gathered at int [B, P] positions -> [B, P, H].
-
-    A batched `tf.gather` rather than `ops.take_along_axis`, which broadcasts the indices to
-    [B, P, H] and gathers (and scatters gradients) element by element.
-    """
-    return tf.gather(sequence, tf.cast(positions, tf.int32), axis=1, batch_dims=1)
+    """[B, S, H] gathered at int [B, P] positions -> [B, P, H] (`albert_tf.backend.batched_gather`)."""
+    return batched_gather(sequence, positions)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -311,14 +307,14 @@ class SquadV2Head(keras.layers.Layer):
             start_features = gather_positions(sequence_output, positions)[:, 0, :]
             outputs["end_log_probs"] = self._end_log_probs(sequence_output, start_features, p_mask)
         if not training or start_positions is None:
-            top_log_probs, top_index = tf.math.top_k(start_log_probs, k=self.start_n_top)
+            top_log_probs, top_index = ops.top_k(start_log_probs, k=self.start_n_top)
             start_features = gather_positions(sequence_output, top_index)  # [B, K, H]
             seq = ops.broadcast_to(
                 ops.expand_dims(sequence_output, 1),
                 (ops.shape(sequence_output)[0], self.start_n_top) + tuple(ops.shape(sequence_output)[1:]),
             )
             end_log_probs = self._end_log_probs(seq, start_features, p_mask[:, None, :])  # [B, K, S]
-            end_top_log_probs, end_top_index = tf.math.top_k(end_log_probs, k=self.end_n_top)
+            end_top_log_probs, end_top_index = ops.top_k(end_log_probs, k=self.end_n_top)
             count = self.start_n_top * self.end_n_top
             outputs.update(
                 {

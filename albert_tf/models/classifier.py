@@ -1,7 +1,6 @@
 """`AlbertClassifier`: the original `run_classifier.py` head (GLUE classification, STS-B regression)."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.heads import ClassificationHead
@@ -102,13 +101,8 @@ class AlbertClassifier(AlbertTaskModel):
         result = backbone_serving_outputs(self.backbone, features)
         logits = self.classifier_head(result["pooled_output"], training=False)
         if self.is_regression:
-            return {**result, "logits": logits, "predictions": tf.squeeze(logits, -1)}
-        return {
-            **result,
-            "logits": logits,
-            "probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1),
-            "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),
-        }
+            return {**result, "logits": logits, "predictions": ops.squeeze(logits, -1)}
+        return {**result, **self.class_outputs(ops.cast(logits, "float32"))}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

@@ -1,20 +1,13 @@
 """Loss reductions shared by the models: global-batch normalisation under a tf.distribute strategy.
 
 Keras sums the replicas' gradients, so each replica must return its share of the loss of the *global*
-batch: a sum over its own examples divided by a total taken over every replica. On one device this is
-the plain (weighted) mean the original computes.
+batch: a sum over its own examples divided by a total taken over every replica. On one device, and
+under JAX (one step sees the global batch), this is the plain (weighted) mean the original computes.
 """
 
-import tensorflow as tf
 from keras import ops
 
-
-def replica_total(value):
-    """Sum of `value` over the replicas of a tf.distribute strategy (itself on one device)."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return value
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+from albert_tf.backend import replica_total, replicas_in_sync
 
 
 def global_weighted_mean(values, weights=None):
@@ -32,13 +25,21 @@ def global_weighted_mean(values, weights=None):
 def add_regularization(model, total):
     """Adds the model's own `losses` (e.g. activity regularisers) as this replica's share."""
     if model.losses:
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        total = total + ops.cast(ops.sum(model.losses), "float32") / replicas
+        total = total + ops.cast(ops.sum(model.losses), "float32") / replicas_in_sync()
     return total
 
 
 def sparse_cross_entropy(labels, logits):
-    """Per-example `-log_softmax(logits)[label]` in float32 (the fused op, no log-prob tensor kept)."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)
+    """Per-example `-log_softmax(logits)[label]` in float32.
+
+    On TensorFlow `ops.sparse_categorical_crossentropy` is the fused
+    `tf.nn.sparse_softmax_cross_entropy_with_logits` (no log-prob tensor kept), as the original.
+    """
+    return ops.sparse_categorical_crossentropy(
+        ops.cast(labels, "int32"), ops.cast(logits, "float32"), from_logits=True
     )
+
+
+def sigmoid_cross_entropy(labels, logits):
+    """Per-element `tf.nn.sigmoid_cross_entropy_with_logits` (what `ops.binary_crossentropy` is on TensorFlow)."""
+    return ops.binary_crossentropy(ops.cast(labels, "float32"), ops.cast(logits, "float32"), from_logits=True)

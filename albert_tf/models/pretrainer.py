@@ -1,13 +1,13 @@
 """`AlbertPretrainer`: backbone + tied masked-LM head + sentence-order head, with the original losses."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from albert_tf.backend import replica_total
 from albert_tf.layers.heads import MaskedLMHead, SentenceOrderHead
 from albert_tf.models.backbone import AlbertBackbone, as_config, deserialize_model, serialize_model
 from albert_tf.models.inputs import INPUT_KEYS, select_inputs
-from albert_tf.models.losses import add_regularization, replica_total
+from albert_tf.models.losses import add_regularization, sparse_cross_entropy
 from albert_tf.models.quantization import QuantizableModel
 from albert_tf.models.serving import ServingModel, backbone_serving_outputs, token_specs
 
@@ -23,10 +23,7 @@ def masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights):
     batch. (The original normalised per TPU core, which makes the loss depend on the core count.)
     Returns `(loss, per_position_nll)`.
     """
-    # The fused op computes exactly -log_softmax(logits)[label] without materialising log-probs.
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(masked_lm_ids, tf.int32), logits=tf.cast(mlm_logits, tf.float32)
-    )
+    nll = sparse_cross_entropy(masked_lm_ids, mlm_logits)
     weights = ops.cast(masked_lm_weights, "float32")
     return ops.sum(weights * nll) / (replica_total(ops.sum(weights)) + 1e-5), nll
 
@@ -36,8 +33,7 @@ def sentence_order_loss(sop_logits, labels):
 
     Returns `(loss, per_example_nll)`; under a strategy, this replica's share as for `masked_lm_loss`.
     """
-    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(sop_logits, tf.float32))
+    nll = sparse_cross_entropy(ops.reshape(labels, (-1,)), sop_logits)
     count = replica_total(ops.cast(ops.shape(nll)[0], "float32"))
     return ops.sum(nll) / count, nll
 
@@ -131,7 +127,7 @@ class AlbertPretrainer(ServingModel, QuantizableModel, keras.Model):
 
     def masked_lm_logits(self, sequence_output, positions):
         """MLM logits `[B, P, V]` at `positions` of a served `sequence_output` (in the head's compute dtype)."""
-        sequence_output = tf.cast(sequence_output, self.masked_lm_head.compute_dtype)
+        sequence_output = ops.cast(sequence_output, self.masked_lm_head.compute_dtype)
         return self.masked_lm_head(sequence_output, positions, self.backbone.embedding_table)
 
     def serving_signatures(self):
@@ -141,8 +137,8 @@ class AlbertPretrainer(ServingModel, QuantizableModel, keras.Model):
 
         def sop(features, extra):
             out = backbone_serving_outputs(self.backbone, features)
-            logits = tf.cast(self.sentence_order_head(out["pooled_output"]), tf.float32)
-            return {**out, "sop_log_probs": tf.nn.log_softmax(logits, axis=-1)}
+            logits = ops.cast(self.sentence_order_head(out["pooled_output"]), "float32")
+            return {**out, "sop_log_probs": ops.log_softmax(logits, axis=-1)}
 
         return {"mlm": (token_specs([None, None], ("mlm_positions",)), mlm), "sop": ({}, sop)}
 

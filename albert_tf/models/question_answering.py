@@ -2,12 +2,11 @@
 start/end beam with answerability)."""
 
 import keras
-import tensorflow as tf
 from keras import ops
-from tensorflow.experimental import numpy as tnp
 
+from albert_tf.backend import batched_gather
 from albert_tf.layers.heads import SpanHead, SquadV2Head
-from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
+from albert_tf.models.losses import add_regularization, global_weighted_mean, sigmoid_cross_entropy, sparse_cross_entropy
 from albert_tf.models.serving import backbone_serving_outputs
 from albert_tf.models.task_model import AlbertTaskModel
 from albert_tf.data.schemas import squad_p_mask
@@ -21,7 +20,7 @@ def _positions(value):
 
 def _picked(log_probs, positions):
     """`log_probs[b, positions[b]]` for each row."""
-    return tf.gather(log_probs, positions[:, None], axis=1, batch_dims=1)[:, 0]
+    return batched_gather(log_probs, positions[:, None])[:, 0]
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -123,8 +122,11 @@ class AlbertQuestionAnswering(AlbertTaskModel):
         if self.version == 1:
             result["start_logits"], result["end_logits"] = self.span_head(result["sequence_output"])
             return result
-        # Served inputs carry no p_mask: it follows from the segments by the records' own rule.
-        p_mask = tf.cast(squad_p_mask(features["input_mask"], features["segment_ids"], xp=tnp), tf.int32)
+        # Served inputs carry no p_mask: it follows from the segments by the records' own rule. Serving
+        # graphs are TensorFlow's (SavedModel export), so the rule runs on tf.experimental.numpy.
+        from tensorflow.experimental import numpy as tnp
+
+        p_mask = ops.cast(squad_p_mask(features["input_mask"], features["segment_ids"], xp=tnp), "int32")
         return {**result, **self.squad_v2_head(result["sequence_output"], p_mask, None, training=False)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -153,7 +155,7 @@ class AlbertQuestionAnswering(AlbertTaskModel):
         if self.version == 2:
             impossible = ops.reshape(ops.cast(labels["is_impossible"], "float32"), (-1,))
             cls_logits = y_pred["cls_logits"]
-            cls_loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=impossible, logits=cls_logits)
+            cls_loss = sigmoid_cross_entropy(impossible, cls_logits)
             loss = loss + 0.5 * global_weighted_mean(cls_loss, weights)
             predicted = ops.cast(cls_logits > 0, "float32")
             self.is_impossible_accuracy.update_state(ops.cast(ops.equal(predicted, impossible), "float32"), sample_weight=weights)

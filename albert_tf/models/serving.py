@@ -4,13 +4,13 @@
 exportable by overriding them, without touching the exporter.
 """
 
-import tensorflow as tf
-
 from albert_tf.models.inputs import INPUT_KEYS
 
 
 def token_specs(shape, keys=INPUT_KEYS) -> dict:
     """Named int32 `TensorSpec`s of one shape (the names become the signature's input keys)."""
+    import tensorflow as tf  # signatures are SavedModel export's, TensorFlow only; model building never gets here
+
     return {key: tf.TensorSpec(shape, tf.int32, name=key) for key in keys}
 
 

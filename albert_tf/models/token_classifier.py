@@ -1,7 +1,6 @@
 """`AlbertTokenClassifier`: per-token tagging (NER, POS), beyond the original release."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from albert_tf.layers.heads import ClassificationHead
@@ -71,7 +70,7 @@ class AlbertTokenClassifier(AlbertTaskModel):
     def serving_outputs(self, features):
         result = backbone_serving_outputs(self.backbone, features)
         logits = self.tagging_head(result["sequence_output"], training=False)
-        return {**result, "logits": logits, "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+        return {**result, "logits": logits, "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32")}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x

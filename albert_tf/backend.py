@@ -1,0 +1,92 @@
+"""The operations whose TensorFlow form differs from `keras.ops`, each behind the TensorFlow backend.
+
+The layers, models and losses are written in `keras.ops`, so that they build, train and save under
+`KERAS_BACKEND=jax` (or torch) without TensorFlow installed. Two things keep a TensorFlow form:
+
+* a batched gather: `tf.gather(..., batch_dims=1)` gathers rows (and scatters their gradients) row by
+  row, where `ops.take_along_axis` broadcasts the indices to the full `[B, P, H]` and works element by
+  element; XLA (JAX) lowers `take_along_axis` to one gather, so there the portable form costs nothing;
+* the cross-replica sum of a loss's normaliser under a `tf.distribute` strategy. Under JAX one
+  jitted step sees the global batch (also with `keras.distribution.DataParallel`), so the sum is the
+  value itself.
+
+TensorFlow is imported inside the TensorFlow branches only: under any other backend it is never loaded.
+"""
+
+import keras
+from keras import ops
+
+
+def on_tensorflow() -> bool:
+    """True when Keras runs on TensorFlow (the default backend of albert_tf).
+
+    >>> on_tensorflow() == (keras.backend.backend() == "tensorflow")
+    True
+    """
+    return keras.backend.backend() == "tensorflow"
+
+
+def batched_gather(values, indices):
+    """`values` `[B, S, ...]` at int `indices` `[B, P]` along axis 1 -> `[B, P, ...]`.
+
+    >>> import numpy as np
+    >>> values = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    >>> ops.convert_to_numpy(batched_gather(values, np.array([[2, 0], [1, 1]]))).tolist()
+    [[[4.0, 5.0], [0.0, 1.0]], [[8.0, 9.0], [8.0, 9.0]]]
+    """
+    if on_tensorflow():
+        import tensorflow as tf  # the TensorFlow backend is loaded already; other backends never get here
+
+        return tf.gather(values, tf.cast(indices, tf.int32), axis=1, batch_dims=1)
+    values = ops.convert_to_tensor(values)
+    indices = ops.cast(indices, "int32")
+    trailing = len(values.shape) - 2
+    return ops.take_along_axis(values, ops.reshape(indices, tuple(ops.shape(indices)) + (1,) * trailing), axis=1)
+
+
+def replica_total(value):
+    """Sum of `value` over the replicas of a `tf.distribute` strategy; the value itself elsewhere.
+
+    >>> float(replica_total(ops.convert_to_tensor(3.0)))
+    3.0
+    """
+    if not on_tensorflow():
+        return value
+    import tensorflow as tf  # the TensorFlow backend is loaded already
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def replicas_in_sync() -> int:
+    """How many replicas a `tf.distribute` strategy sums gradients over (1 outside one, and off TensorFlow).
+
+    >>> replicas_in_sync()
+    1
+    """
+    if not on_tensorflow():
+        return 1
+    import tensorflow as tf  # the TensorFlow backend is loaded already
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def assert_length_at_most(input_ids, limit: int, message: str):
+    """`input_ids` `[B, S]`, with a run-time check that `S <= limit` where `S` is unknown when traced.
+
+    Only a TensorFlow graph leaves the length unknown; JAX traces with concrete shapes, which the
+    caller checks before this.
+
+    >>> import numpy as np
+    >>> tuple(assert_length_at_most(np.zeros((1, 3), "int32"), 4, "too long").shape)
+    (1, 3)
+    """
+    if not on_tensorflow():
+        return input_ids
+    import tensorflow as tf  # the TensorFlow backend is loaded already
+
+    length = tf.shape(input_ids)[1]
+    with tf.control_dependencies([tf.debugging.assert_less_equal(length, limit, message=message)]):
+        return tf.identity(input_ids)
