@@ -10,6 +10,10 @@ The layers, models and losses are written in `keras.ops`, so that they build, tr
   jitted step sees the global batch (also with `keras.distribution.DataParallel`), so the sum is the
   value itself.
 
+* the arg-max: Keras' `ops.argmax` on TensorFlow first maps -0.0 to the smallest negative float with a
+  bitwise sign test, an op LiteRT has no builtin for, so a classifier's `predictions` would stop
+  converting; `tf.argmax` is the same answer for logits.
+
 TensorFlow is imported inside the TensorFlow branches only: under any other backend it is never loaded.
 """
 
@@ -24,6 +28,20 @@ def on_tensorflow() -> bool:
     True
     """
     return keras.backend.backend() == "tensorflow"
+
+
+def argmax(values, axis=-1):
+    """The int32 index of the largest value along `axis`.
+
+    >>> import numpy as np
+    >>> ops.convert_to_numpy(argmax(np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 3.5]], "float32"))).tolist()
+    [1, 2]
+    """
+    if on_tensorflow():
+        import tensorflow as tf  # the TensorFlow backend is loaded already; other backends never get here
+
+        return tf.argmax(values, axis=axis, output_type=tf.int32)
+    return ops.cast(ops.argmax(values, axis=axis), "int32")
 
 
 def batched_gather(values, indices):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from albert_tf.backend import argmax
 from albert_tf.layers.heads import ClassificationHead
 from albert_tf.models.classifier import CLASSIFIER_LABEL_KEYS, example_weights
 from albert_tf.models.inputs import INPUT_KEYS
@@ -101,7 +102,7 @@ class AlbertMultipleChoice(AlbertTaskModel):
         weights = example_weights(source, logits[:, 0])
         if sample_weight is not None:
             weights = weights * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), label_ids), "float32")
+        correct = ops.cast(ops.equal(argmax(logits), label_ids), "float32")
         self.accuracy.update_state(correct, sample_weight=weights)
         return add_regularization(self, global_weighted_mean(sparse_cross_entropy(label_ids, logits), weights))
 

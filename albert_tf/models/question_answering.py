@@ -4,7 +4,7 @@ start/end beam with answerability)."""
 import keras
 from keras import ops
 
-from albert_tf.backend import batched_gather
+from albert_tf.backend import argmax, batched_gather
 from albert_tf.layers.heads import SpanHead, SquadV2Head
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sigmoid_cross_entropy, sparse_cross_entropy
 from albert_tf.models.serving import backbone_serving_outputs
@@ -148,7 +148,7 @@ class AlbertQuestionAnswering(AlbertTaskModel):
         loss = 0.5 * global_weighted_mean(start_nll + end_nll, weights)
 
         def hits(scores, targets):
-            return ops.cast(ops.equal(ops.cast(ops.argmax(scores, axis=-1), "int32"), targets), "float32")
+            return ops.cast(ops.equal(argmax(scores), targets), "float32")
 
         self.start_accuracy.update_state(hits(start_logits, starts), sample_weight=weights)
         self.end_accuracy.update_state(hits(end_logits, ends), sample_weight=weights)

@@ -9,6 +9,7 @@ original's TFRecords, labels included; extra keys in a batch are ignored.
 import keras
 from keras import ops
 
+from albert_tf.backend import argmax
 from albert_tf.config import AlbertConfig
 from albert_tf.models.backbone import AlbertBackbone, as_config, deserialize_model, serialize_model
 from albert_tf.models.inputs import select_inputs
@@ -59,7 +60,7 @@ class AlbertTaskModel(ServingModel, QuantizableModel, keras.Model):
         return {
             "logits": logits,
             "probabilities": ops.softmax(logits, axis=-1),
-            "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32"),
+            "predictions": argmax(logits),
         }
 
     def labels(self, x, y, keys, integer_keys=()):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from albert_tf.backend import argmax
 from albert_tf.layers.heads import ClassificationHead
 from albert_tf.models.losses import add_regularization, global_weighted_mean, sparse_cross_entropy
 from albert_tf.models.serving import backbone_serving_outputs
@@ -61,7 +62,7 @@ class AlbertTokenClassifier(AlbertTaskModel):
     def call(self, inputs, training=None):
         sequence = self.backbone(inputs, training=training)["sequence_output"]
         logits = self.tagging_head(sequence, training=training)
-        return {"logits": logits, "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32")}
+        return {"logits": logits, "predictions": argmax(logits)}
 
     @property
     def serving_classes(self):
@@ -70,7 +71,7 @@ class AlbertTokenClassifier(AlbertTaskModel):
     def serving_outputs(self, features):
         result = backbone_serving_outputs(self.backbone, features)
         logits = self.tagging_head(result["sequence_output"], training=False)
-        return {**result, "logits": logits, "predictions": ops.cast(ops.argmax(logits, axis=-1), "int32")}
+        return {**result, "logits": logits, "predictions": argmax(logits)}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         source = y if y is not None else x
@@ -89,7 +90,7 @@ class AlbertTokenClassifier(AlbertTaskModel):
         safe = ops.where(labels == IGNORE_LABEL, 0, labels)
         nll = sparse_cross_entropy(ops.reshape(safe, (-1,)), ops.reshape(logits, (-1, self.num_labels)))
         flat_weights = ops.reshape(weights, (-1,))
-        correct = ops.cast(ops.equal(ops.reshape(ops.cast(ops.argmax(logits, axis=-1), "int32"), (-1,)), ops.reshape(safe, (-1,))), "float32")
+        correct = ops.cast(ops.equal(ops.reshape(argmax(logits), (-1,)), ops.reshape(safe, (-1,))), "float32")
         self.accuracy.update_state(correct, sample_weight=flat_weights)
         return add_regularization(self, global_weighted_mean(nll, flat_weights))
 
