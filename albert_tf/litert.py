@@ -10,10 +10,12 @@
 `int8` is full-integer quantization calibrated on a few hundred examples of the task's own records
 (`representative_features`). The converter may keep an op in float32 when it has no int8 kernel for it
 (`TFLITE_BUILTINS` is allowed beside `TFLITE_BUILTINS_INT8`). With TensorFlow 2.21 on albert models the
-embedding lookups and the attention softmax run in int8; what stays float32 is the LayerNorm's variance
-path (mean of squares, reciprocal square root: int8 would lose the 1e-12 epsilon's range), the attention
-mask's cast and the float32 outputs (logits, probabilities, pooled and sequence outputs) after a
-dequantize. Inputs stay int32 token ids.
+embedding lookups, the dense layers and both attention products run in int8; what stays float32 is each
+attention layer's score path (scale, mask add, softmax: the ops under `ATTENTION_SCORES_SCOPE`, kept float
+on purpose: the -10000 mask adder makes the int8 step of the scores 39, which cost 20 points of SST-2
+accuracy; docs/serving.md has the measurements), a few LayerNorm intermediates, the attention mask's cast
+and the float32 outputs (logits, probabilities, pooled and sequence outputs) after a dequantize. Inputs
+stay int32 token ids.
 
 Raw strings cannot reach LiteRT: the in-graph SentencePiece tokenizer needs TensorFlow ops that LiteRT's
 built-in op set lacks, so only the token-id signature (`input_ids`, `input_mask`, `segment_ids`) is
