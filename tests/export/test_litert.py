@@ -99,8 +99,9 @@ def test_int8_keeps_attention_scores_layer_norm_statistics_mask_and_outputs_floa
 
     from albert_tf.layers.transformer import ATTENTION_SCORES_SCOPE
 
-    model, config, files = converted
+    _, config, files = converted
     details = Interpreter(model_path=files["int8"]).get_tensor_details()
+    # Scalars aside (the scores' float scale constant).
     names = [d["name"] for d in details if np.dtype(d["dtype"]) == np.float32 and d["shape"].size]
     int8 = [d["name"] for d in details if np.dtype(d["dtype"]) == np.int8]
     assert len(int8) > 5 * len(names), (len(int8), names)
