@@ -10,10 +10,12 @@
 `int8` is full-integer quantization calibrated on a few hundred examples of the task's own records
 (`representative_features`). The converter may keep an op in float32 when it has no int8 kernel for it
 (`TFLITE_BUILTINS` is allowed beside `TFLITE_BUILTINS_INT8`). With TensorFlow 2.21 on albert models the
-embedding lookups and the attention softmax run in int8; what stays float32 is the LayerNorm's variance
-path (mean of squares, reciprocal square root: int8 would lose the 1e-12 epsilon's range), the attention
-mask's cast and the float32 outputs (logits, probabilities, pooled and sequence outputs) after a
-dequantize. Inputs stay int32 token ids.
+embedding lookups, the dense layers and both attention products run in int8; what stays float32 is each
+attention layer's score path (scale, mask add, softmax: the ops under `ATTENTION_SCORES_SCOPE`, kept float
+on purpose: the -10000 mask adder makes the int8 step of the scores 39, which cost 20 points of SST-2
+accuracy; docs/serving.md has the measurements), a few LayerNorm intermediates, the attention mask's cast
+and the float32 outputs (logits, probabilities, pooled and sequence outputs) after a dequantize. Inputs
+stay int32 token ids.
 
 Raw strings cannot reach LiteRT: the in-graph SentencePiece tokenizer needs TensorFlow ops that LiteRT's
 built-in op set lacks, so only the token-id signature (`input_ids`, `input_mask`, `segment_ids`) is
@@ -27,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
@@ -34,6 +37,7 @@ import tensorflow as tf
 
 from albert_tf.data.pretraining import list_files
 from albert_tf.errors import UserInputError
+from albert_tf.layers.transformer import ATTENTION_SCORES_SCOPE
 
 QUANTIZE_MODES = ("none", "dynamic", "float16", "int8")
 TOKEN_KEYS = ("input_ids", "input_mask", "segment_ids")
@@ -62,10 +66,29 @@ def convert_saved_model(
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
         converter.representative_dataset = representative_dataset
-        # Float kernels stay allowed where an op has no int8 one (the lookups); inputs stay int32 ids and
-        # outputs float32, so the file is a drop-in for the float model's.
+        # Float kernels stay allowed where an op has no int8 one; inputs stay int32 ids and outputs
+        # float32, so the file is a drop-in for the float model's.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        return _int8_with_float_attention_scores(converter)
     return converter.convert()
+
+
+def _int8_with_float_attention_scores(converter) -> bytes:
+    """Full-integer conversion keeping every op under `ATTENTION_SCORES_SCOPE` float32.
+
+    The converter has no public option to keep chosen ops float; TensorFlow's quantization debugger
+    does (`denylisted_nodes`), from one calibration run. Its debug dataset is only read by `run()`.
+    """
+    with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice: it only reads names here
+        warnings.simplefilter("ignore", UserWarning)
+        debugger = tf.lite.experimental.QuantizationDebugger(converter=converter)
+        details = tf.lite.Interpreter(model_content=debugger.calibrated_model).get_tensor_details()
+        nodes = sorted({d["name"] for d in details if f"/{ATTENTION_SCORES_SCOPE}/" in d["name"]})
+        if not nodes:
+            raise ValueError(f"--quantize int8: no tensor under '{ATTENTION_SCORES_SCOPE}/' in the model; "
+                             "int8 attention scores would lose the model's accuracy")
+        debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+        return debugger.get_nondebug_quantized_model()
 
 
 def representative_features(file_pattern: str, input_shape, count: int = 300) -> List[Dict[str, np.ndarray]]:

@@ -17,6 +17,10 @@ from albert_tf.layers.embedding import LAYER_NORM_EPSILON, truncated_normal
 
 # Added to the scores of padded keys, as the original does (not -inf: an all-padding row stays finite).
 MASK_ADDER = -10000.0
+#: Name scope of the ops from the scaled query-key product to the softmax. Exporters find them by it:
+#: full-integer LiteRT files keep them float32 (`albert_tf.litert`), as -10000 in one int8 range
+#: leaves the real scores a single quantization step.
+ATTENTION_SCORES_SCOPE = "attention_scores"
 
 
 def attention_bias_from_mask(input_mask):
@@ -107,10 +111,12 @@ class SelfAttentionSublayer(keras.layers.Layer):
         query = self.query(hidden_states)
         key = self.key(hidden_states)
         value = self.value(hidden_states)
-        # Scale after the product, in the original's order.
-        scores = ops.einsum("bqnd,bknd->bnqk", query, key) * ops.cast(self._scale, query.dtype)
-        scores = ops.cast(scores, "float32") + attention_bias
-        probs = ops.softmax(scores, axis=-1)
+        scores = ops.einsum("bqnd,bknd->bnqk", query, key)
+        with keras.name_scope(ATTENTION_SCORES_SCOPE):
+            # Scale after the product, in the original's order.
+            scores = scores * ops.cast(self._scale, query.dtype)
+            scores = ops.cast(scores, "float32") + attention_bias
+            probs = ops.softmax(scores, axis=-1)
         probs = self.probs_dropout(ops.cast(probs, self.compute_dtype), training=training)
         context = ops.einsum("bnqk,bknd->bqnd", probs, value)
         attention_output = self.output_dropout(self.output_dense(context), training=training)
