@@ -1,15 +1,14 @@
 """The operations whose TensorFlow form differs from `keras.ops`, each behind the TensorFlow backend.
 
 The layers, models and losses are written in `keras.ops`, so that they build, train and save under
-`KERAS_BACKEND=jax` (or torch) without TensorFlow installed. Two things keep a TensorFlow form:
+`KERAS_BACKEND=jax` (or torch) without TensorFlow installed. Three things keep a TensorFlow form:
 
 * a batched gather: `tf.gather(..., batch_dims=1)` gathers rows (and scatters their gradients) row by
   row, where `ops.take_along_axis` broadcasts the indices to the full `[B, P, H]` and works element by
   element; XLA (JAX) lowers `take_along_axis` to one gather, so there the portable form costs nothing;
 * the cross-replica sum of a loss's normaliser under a `tf.distribute` strategy. Under JAX one
   jitted step sees the global batch (also with `keras.distribution.DataParallel`), so the sum is the
-  value itself.
-
+  value itself;
 * the arg-max: Keras' `ops.argmax` on TensorFlow first maps -0.0 to the smallest negative float with a
   bitwise sign test, an op LiteRT has no builtin for, so a classifier's `predictions` would stop
   converting; `tf.argmax` is the same answer for logits.
