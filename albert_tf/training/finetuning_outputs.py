@@ -8,6 +8,7 @@ Evaluation gathers every example's outputs in record order and scores the whole 
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -42,31 +43,21 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
 
     distribute = (strategy is not None and strategy.num_replicas_in_sync > 1
                   and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy))
-
-    # Inside strategy.run a TPU compiles the whole replica step itself.
-    @tf.function(input_signature=[signature], jit_compile=jit_compile and not distribute)
-    def forward(batch):
-        return _as_dict(model(batch, training=False))
-
-    def replica_step(batch):
-        outputs = dict(forward(batch))
-        outputs.update({k: batch[k] for k in carried})
-        return outputs
+    step = _compiled_step(model, signature, tuple(carried), jit_compile, strategy if distribute else None)
 
     if distribute:
-        run = tf.function(lambda batch: strategy.run(replica_step, args=(batch,)), reduce_retracing=True)
         batches = strategy.experimental_distribute_dataset(dataset)
 
         def results(batch):
             # Each replica's slice, in any order: the example index restores record order below.
-            per_replica = run(batch)
+            per_replica = step(batch)
             return [{k: v for k, v in zip(per_replica, values)} for values in zip(
                 *(strategy.experimental_local_results(v) for v in per_replica.values()))]
     else:
         batches = dataset
 
         def results(batch):
-            return [replica_step(batch)]
+            return [step(batch)]
 
     chunks = {}
 
@@ -89,6 +80,41 @@ def gather_outputs(model, dataset, keep=("label_ids", "is_real_example", "unique
                      for p in parts]
         gathered[key] = np.concatenate(parts)[order]
     return gathered
+
+
+#: model -> {settings: traced step}. An evaluation at every checkpoint of a run reuses one trace instead
+#: of tracing (and, with XLA, compiling) the model's forward pass again each time.
+_STEPS = weakref.WeakKeyDictionary()
+
+
+def _compiled_step(model, signature, carried, jit_compile, strategy):
+    """The traced per-batch step of `gather_outputs`, made once per model and settings."""
+    # The weights' identities too: `quantize` or `enable_lora` replace or add variables, which a trace
+    # made before would not read.
+    key = (tuple((k, s.shape.rank, s.dtype.name) for k, s in sorted(signature.items())), carried, bool(jit_compile),
+           None if strategy is None else id(strategy), tuple(id(w) for w in getattr(model, "weights", ())))
+    steps = _STEPS.setdefault(model, {})
+    if key in steps:
+        return steps[key]
+    # A weak reference: the cache must not keep the model (its key) alive through the traced function.
+    model_ref = weakref.ref(model)
+
+    # Inside strategy.run a TPU compiles the whole replica step itself.
+    @tf.function(input_signature=[signature], jit_compile=jit_compile and strategy is None)
+    def forward(batch):
+        return _as_dict(model_ref()(batch, training=False))
+
+    def replica_step(batch):
+        outputs = dict(forward(batch))
+        outputs.update({k: batch[k] for k in carried})
+        return outputs
+
+    if strategy is None:
+        step = replica_step
+    else:
+        step = tf.function(lambda batch: strategy.run(replica_step, args=(batch,)), reduce_retracing=True)
+    steps[key] = step
+    return step
 
 
 def score_outputs(task: Task, outputs: dict) -> dict:
