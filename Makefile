@@ -3,6 +3,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# pip byte-compiles every installed file on one core (about half of a cached install); compileall -j 0
+# does the same work on every core afterwards. Installs run with --no-compile, then $(COMPILE) <venv>.
+COMPILE = python -m compileall -q -j 0
 # Tests run on 2 cores in CI; -n auto uses every core a machine has, and loadfile runs each module on one
 # worker, so that module fixtures (exports, trained runs) are built once, not once per worker, and in the
 # order tests/conftest.py gives (the longest modules first), not by their number of tests.
@@ -16,7 +19,8 @@ $(BIN)/python:
 
 # The stamp depends on setup.cfg so a changed dependency list reinstalls.
 $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test,demo]'
+	$(BIN)/python -m pip install --no-compile -e '.[test,demo]'
+	$(BIN)/$(COMPILE) $(VENV)/lib
 	touch $@
 
 venv: $(VENV)/.installed
@@ -40,7 +44,8 @@ LOW_TESTS := tests/layers tests/models/test_backbone.py tests/models/test_pretra
 $(VENV_LOW)/.installed: setup.cfg pyproject.toml ci/constraints-low.txt
 	$(PYTHON) -m venv $(VENV_LOW)
 	$(VENV_LOW)/bin/python -m pip install --upgrade pip
-	$(VENV_LOW)/bin/python -m pip install -c ci/constraints-low.txt -e '.[test,reference]'
+	$(VENV_LOW)/bin/python -m pip install --no-compile -c ci/constraints-low.txt -e '.[test,reference]'
+	$(VENV_LOW)/bin/$(COMPILE) $(VENV_LOW)/lib
 	touch $@
 
 test-low: $(VENV_LOW)/.installed
@@ -56,7 +61,8 @@ VENV_BEAM := .venv-beam
 $(VENV_BEAM)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV_BEAM)
 	$(VENV_BEAM)/bin/python -m pip install --upgrade pip
-	$(VENV_BEAM)/bin/python -m pip install -e '.[test,beam]' 'sentencepiece==0.2.2'
+	$(VENV_BEAM)/bin/python -m pip install --no-compile -e '.[test,beam]' 'sentencepiece==0.2.2'
+	$(VENV_BEAM)/bin/$(COMPILE) $(VENV_BEAM)/lib
 	touch $@
 
 test-beam: $(VENV_BEAM)/.installed
@@ -72,8 +78,9 @@ JAX_TESTS := tests/jax tests/checkpoints/test_huggingface_parity.py tests/checkp
 $(VENV_JAX)/.installed: setup.cfg pyproject.toml ci/requirements-jax.txt
 	$(PYTHON) -m venv $(VENV_JAX)
 	$(VENV_JAX)/bin/python -m pip install --upgrade pip
-	$(VENV_JAX)/bin/python -m pip install -r ci/requirements-jax.txt
-	$(VENV_JAX)/bin/python -m pip install --no-deps -e .
+	$(VENV_JAX)/bin/python -m pip install --no-compile -r ci/requirements-jax.txt
+	$(VENV_JAX)/bin/python -m pip install --no-compile --no-deps -e .
+	$(VENV_JAX)/bin/$(COMPILE) $(VENV_JAX)/lib
 	touch $@
 
 test-jax: $(VENV_JAX)/.installed
