@@ -1,5 +1,5 @@
 # Two entry points for users and CI: `make demo` and `make test`. Both create .venv on first use
-# (with the test and demo extras: the demo draws its curves with matplotlib).
+# (with the test, demo and jax extras: the demo draws its curves with matplotlib).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,9 +14,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-# The stamp depends on setup.cfg so a changed dependency list reinstalls.
-$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test,demo]'
+# The stamp depends on setup.cfg (and on this file, which names the extras) so a changed dependency list
+# reinstalls. The `jax` extra: tests/training/test_fit_on_jax.py trains the models with `model.fit` on JAX
+# from the tf.data readers, which needs TensorFlow and JAX in one environment. It is not in `test`: jax
+# 0.10 needs NumPy 2, and `make test-low` keeps NumPy 1.26.4, the floor of the declared range.
+$(VENV)/.installed: setup.cfg pyproject.toml Makefile | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[test,demo,jax]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -8,6 +8,7 @@ JAX's numbers. Every task family's model trains on its records there too. The JA
 interpreter (the Keras backend is fixed at import), with TensorFlow for tf.data only.
 """
 
+import importlib.util
 import json
 
 import keras
@@ -92,6 +93,8 @@ JAX_SIDE = "import runpy; runpy.run_module('tests.training.jax_fit_side', run_na
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    if importlib.util.find_spec("jax") is None:
+        pytest.fail("jax is not installed here: `make test` installs it (pip install -e '.[test,demo,jax]').")
     directory = tmp_path_factory.mktemp("fit_on_jax")
     files = write_records(directory)
     keras.utils.set_random_seed(7)
