@@ -102,7 +102,7 @@ def runs(tmp_path_factory):
     model.save_weights(str(directory / "initial.weights.h5"))
     jax = run_for_result(JAX_SIDE, json.dumps(files), str(directory), KERAS_BACKEND="jax",
                          JAX_PLATFORMS="cpu", XLA_FLAGS=XLA_FLAGS)
-    model.compile(optimizer=make_optimizer())
+    model.compile(optimizer=make_optimizer(), jit_compile=False)  # as the engine (--jit_compile off); XLA costs 4 s
     losses = LossPerStep()
     model.fit(pretraining_dataset(files["pretraining"], BATCH, SEQ, PREDICTIONS, is_training=False),
               steps_per_epoch=STEPS, verbose=0, callbacks=[losses])
