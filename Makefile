@@ -83,8 +83,17 @@ $(VENV_JAX)/.installed: setup.cfg pyproject.toml ci/requirements-jax.txt
 	$(VENV_JAX)/bin/$(COMPILE) $(VENV_JAX)/lib
 	touch $@
 
-test-jax: $(VENV_JAX)/.installed
+# Then `model.fit` on JAX from the engine's tf.data readers (tests/training/test_fit_on_jax.py), which needs
+# TensorFlow and JAX in one environment: the main one plus the `jax` extra (not in `test`: jax 0.10 needs
+# NumPy 2, and `make test-low` tests NumPy 1.26.4; `make test` skips the module without jax).
+$(VENV)/.installed-jax: $(VENV)/.installed
+	$(BIN)/python -m pip install --no-compile -e '.[jax]'
+	$(BIN)/$(COMPILE) $(VENV)/lib
+	touch $@
+
+test-jax: $(VENV_JAX)/.installed $(VENV)/.installed-jax
 	KERAS_BACKEND=jax $(VENV_JAX)/bin/python -m pytest -p no:xdist $(JAX_TESTS)
+	ALBERT_TF_REQUIRE_JAX=1 $(BIN)/python -m pytest -p no:xdist tests/training/test_fit_on_jax.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LOW) $(VENV_BEAM) $(VENV_JAX) build *.egg-info

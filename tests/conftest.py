@@ -41,6 +41,7 @@ SLOW_FIRST = (
     "tests/text/test_in_graph.py",
     "tests/tools/test_pretrain_cli.py",
     "tests/training/test_pretraining_run.py",
+    "tests/training/test_fit_on_jax.py",
     "tests/training/test_finetuning.py",
     "tests/training/test_runner.py",
     "tests/export/test_task_signatures.py",
