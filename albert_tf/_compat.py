@@ -309,6 +309,11 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
         averaged = self._clip_gradients([t / steps for t in totals])
         self._backend_update_step(averaged, trainable_variables, self.learning_rate)
 
+    def _watch_gradient(self, gradient):
+        """Nothing here: on TensorFlow the non-finite verdict is taken once for the whole gradient, after
+        the cross-replica sum and the clip (`_backend_update_step`), not per variable as on JAX
+        (`albert_tf.training.portable_update`)."""
+
     def _commit(self, variable, value):
         """Assigns `value`, or keeps `variable` on a micro-step that only accumulates (patch
         optimizer_accumulation_across_replicas) and on an update with a non-finite gradient (patch
