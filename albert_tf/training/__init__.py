@@ -45,14 +45,26 @@ if on_tensorflow():
     for _module in dict.fromkeys(_TENSORFLOW_EXPORTS.values()):
         importlib.import_module(_module)
 
-__all__ = sorted(
-    {
-        "DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY",
-        "OPTIMIZER_NAMES",
-        "AdamWeightDecayOptimizer",
-        "LAMBOptimizer",
-        "WarmupPolynomialDecay",
-        "create_optimizer",
-    }
-    | set(_TENSORFLOW_EXPORTS)
-)
+__all__ = [
+    "AdamWeightDecayOptimizer",
+    "DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY",
+    "LAMBOptimizer",
+    "MetricsCSV",
+    "OPTIMIZER_NAMES",
+    "PreemptionWatcher",
+    "RunRecord",
+    "RunSpec",
+    "STRATEGY_NAMES",
+    "ScalarLogger",
+    "TrainingCheckpoint",
+    "TrainingEngine",
+    "WarmupPolynomialDecay",
+    "WorkerRole",
+    "create_optimizer",
+    "distributed_dataset",
+    "initialise_weights",
+    "prepare_model_for_fit",
+    "recipe_warnings",
+    "recommended_mixed_precision_policy",
+    "select_strategy",
+]
