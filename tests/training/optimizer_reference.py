@@ -59,6 +59,17 @@ class ReferenceOptimizer:
 # ---------------------------------------------------------------------------------------------------
 # Helpers.
 
+#: Variable paths and shapes that hit every exclusion rule (bias, LayerNorm, layer_norm) and a zero tensor.
+EXCLUSION_SHAPES = {
+    "encoder/attention/dense/kernel": (3, 4),
+    "encoder/attention/dense/bias": (4,),
+    "encoder/layer_norm/gamma": (4,),
+    "bert/embeddings/LayerNorm/beta": (4,),
+    "mlm_head/output_bias": (6,),
+    "embeddings/word_embeddings": (6, 2),
+    "zero_init/kernel": (2, 2),
+}
+
 
 def make_variable(path, value):
     """A keras.Variable whose `path` is `path` (scopes from the slash-separated prefix)."""
