@@ -139,7 +139,9 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     """A Keras optimizer that clips, schedules and accumulates as the original's one-device step did.
 
     Subclasses implement the public `build` / `update_step` and call `self._variable_index(variable)`
-    for their slots and `self._commit(variable, value)` for every assignment in `update_step`.
+    for their slots, `self._watch_gradient(gradient)` (used off TensorFlow, by
+    `albert_tf.training.portable_update`) and `self._commit(variable, value)` for every assignment in
+    `update_step`.
     Differences from a stock Keras optimizer, the first three so that training matches the original (one
     device, one batch) at the same global batch:
 

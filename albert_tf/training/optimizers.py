@@ -136,8 +136,8 @@ class _OriginalAdamBase(_StepBase):
         m, v = self._momentums[index], self._velocities[index]
         dtype = variable.dtype
         # The original's update is dense (it decays and moves rows that had no gradient): `apply` has
-        # densified embedding gradients already.
-        gradient = ops.cast(gradient, dtype)
+        # densified embedding gradients already, this is for a direct call of `update_step`.
+        gradient = ops.cast(dense_gradient(gradient), dtype)
         self._watch_gradient(gradient)
         # (1 − β) is taken in Python double precision before the cast, as TF1 did with Python floats.
         next_m = self.beta_1 * m + ops.cast(1.0 - self.beta_1, dtype) * gradient

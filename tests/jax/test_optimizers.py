@@ -193,21 +193,31 @@ def test_a_model_with_the_optimizer_round_trips_through_a_keras_file(tmp_path, a
     assert float(loaded.optimizer.learning_rate) == pytest.approx(float(model.optimizer.learning_rate))
 
 
-TENSORFLOW_FREE = r"""
+DATA_PARALLEL = r"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 import json, sys
-import keras, numpy as np
+import jax, keras, numpy as np
 import albert_tf  # the Keras registration of albert_tf's objects runs here, backend-aware
 from albert_tf.training.optimizers import create_optimizer
-variable = keras.Variable(np.ones((2, 2), "float32"), name="kernel")
-optimizer = create_optimizer("lamb", 1e-2, num_train_steps=10, num_warmup_steps=0, gradient_accumulation_steps=2)
-for _ in range(2):
-    optimizer.apply([np.full((2, 2), 0.5, "float32")], [variable])
-keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-print("RESULT " + json.dumps({"moved": bool((keras.ops.convert_to_numpy(variable) < 1).all()),
+from tests.training.optimizer_reference import tiny_data, tiny_model
+
+def fit(distribution):
+    keras.distribution.set_distribution(distribution)
+    model = tiny_model()
+    model.compile(optimizer=create_optimizer("lamb", 5e-2, 10, 2, gradient_accumulation_steps=2), loss="mse")
+    model.fit(*tiny_data(32), batch_size=8, epochs=2, shuffle=False, verbose=0)
+    return model.get_weights()
+
+one, two = fit(None), fit(keras.distribution.DataParallel(devices=jax.devices()))
+print("RESULT " + json.dumps({"devices": len(jax.devices()),
+                              "same": all(np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(one, two)),
                               "tensorflow": sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")}))
 """
 
 
-def test_the_optimizers_import_no_tensorflow():
-    # The TensorFlow-free environment of `make test-jax` fails on any import; this catches one elsewhere too.
-    assert run_for_result(TENSORFLOW_FREE, KERAS_BACKEND="jax") == {"moved": True, "tensorflow": []}
+def test_data_parallel_training_equals_one_device_and_imports_no_tensorflow():
+    # A fresh interpreter: two host devices must be set before JAX starts. The TensorFlow-free environment
+    # of `make test-jax` fails on any import; the module list catches one elsewhere too.
+    result = run_for_result(DATA_PARALLEL, KERAS_BACKEND="jax")
+    assert result == {"devices": 2, "same": True, "tensorflow": []}
