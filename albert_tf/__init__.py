@@ -60,10 +60,15 @@ _KERAS_MODULES = (
     "albert_tf.training",
     "albert_tf.text.in_graph",
 )
-# What the other Keras backends (JAX, PyTorch) register: the models, written in keras.ops. The training
-# engine, optimizers, in-graph tokenizer and export are TensorFlow's, and a JAX process without
-# TensorFlow installed must still load `.keras` models.
-_BACKEND_NEUTRAL_KERAS_MODULES = ("albert_tf.layers", "albert_tf.models", "albert_tf.models.lora")
+# What the other Keras backends (JAX, PyTorch) register: the models and the original's optimizers, written
+# in keras.ops. The training engine, in-graph tokenizer and export are TensorFlow's, and a JAX process
+# without TensorFlow installed must still load `.keras` models (with their optimizer).
+_BACKEND_NEUTRAL_KERAS_MODULES = (
+    "albert_tf.layers",
+    "albert_tf.models",
+    "albert_tf.models.lora",
+    "albert_tf.training.optimizers",
+)
 
 __all__ = sorted(set(_EXPORTS) | {"checkpoints", "data"})
 __getattr__, __dir__ = _lazy.attach(__name__, _EXPORTS, _SUBMODULES)

@@ -139,7 +139,9 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
     """A Keras optimizer that clips, schedules and accumulates as the original's one-device step did.
 
     Subclasses implement the public `build` / `update_step` and call `self._variable_index(variable)`
-    for their slots and `self._commit(variable, value)` for every assignment in `update_step`.
+    for their slots, `self._watch_gradient(gradient)` (used off TensorFlow, by
+    `albert_tf.training.portable_update`) and `self._commit(variable, value)` for every assignment in
+    `update_step`.
     Differences from a stock Keras optimizer, the first three so that training matches the original (one
     device, one batch) at the same global batch:
 
@@ -308,6 +310,11 @@ class OriginalUpdateOptimizer(keras.optimizers.Optimizer):
         # Unconditional, so no merge_call sits inside a cond; `_commit` discards the result off-boundary.
         averaged = self._clip_gradients([t / steps for t in totals])
         self._backend_update_step(averaged, trainable_variables, self.learning_rate)
+
+    def _watch_gradient(self, gradient):
+        """Nothing here: on TensorFlow the non-finite verdict is taken once for the whole gradient, after
+        the cross-replica sum and the clip (`_backend_update_step`), not per variable as on JAX
+        (`albert_tf.training.portable_update`)."""
 
     def _commit(self, variable, value):
         """Assigns `value`, or keeps `variable` on a micro-step that only accumulates (patch

@@ -1,7 +1,7 @@
 """The operations whose TensorFlow form differs from `keras.ops`, each behind the TensorFlow backend.
 
-The layers, models and losses are written in `keras.ops`, so that they build, train and save under
-`KERAS_BACKEND=jax` (or torch) without TensorFlow installed. Three things keep a TensorFlow form:
+The layers, models, losses and optimizers are written in `keras.ops`, so that they build, train and save
+under `KERAS_BACKEND=jax` (or torch) without TensorFlow installed. Four things keep a TensorFlow form:
 
 * a batched gather: `tf.gather(..., batch_dims=1)` gathers rows (and scatters their gradients) row by
   row, where `ops.take_along_axis` broadcasts the indices to the full `[B, P, H]` and works element by
@@ -12,6 +12,8 @@ The layers, models and losses are written in `keras.ops`, so that they build, tr
 * the arg-max: Keras' `ops.argmax` on TensorFlow first maps -0.0 to the smallest negative float with a
   bitwise sign test, an op LiteRT has no builtin for, so a classifier's `predictions` would stop
   converting; `tf.argmax` is the same answer for logits.
+* an embedding's gradient: TensorFlow hands it over as `tf.IndexedSlices`, which the optimizers
+  densify (`dense_gradient`); JAX's gradients are dense arrays already.
 
 TensorFlow is imported inside the TensorFlow branches only: under any other backend it is never loaded.
 """
@@ -59,6 +61,35 @@ def batched_gather(values, indices):
     indices = ops.cast(indices, "int32")
     trailing = len(values.shape) - 2
     return ops.take_along_axis(values, ops.reshape(indices, tuple(ops.shape(indices)) + (1,) * trailing), axis=1)
+
+
+def dense_gradient(gradient):
+    """The dense gradient of a `tf.IndexedSlices` (duplicate rows summed); any other value unchanged.
+
+    An embedding lookup's gradient arrives as `IndexedSlices` with one row per looked-up token, so a
+    token that occurs k times contributes k separate rows. `tf.clip_by_global_norm` (like
+    `tf.clip_by_norm` and value clipping) works on those rows as they are, so it measures
+    √(Σ‖row‖²) instead of the norm of their sum, i.e. not the norm of the gradient. Keras' gradient
+    accumulation adds the slices to a dense accumulator, so without this the clip would see a different
+    norm with accumulation than without it, and the all-reduce (which concatenates the replicas'
+    slices) could change it again. Densifying also makes that all-reduce dense, which for
+    pretraining-sized batches moves far less data than gathering every looked-up row.
+
+    The clip then sees the norm of the true gradient, as in the original's pretraining setup
+    (`use_one_hot_embeddings` on TPU gives a dense embedding gradient); the original run on CPU/GPU
+    (gather lookup) clipped on the un-summed rows, whose norm depends on how tokens repeat in the batch.
+
+    >>> import numpy as np
+    >>> dense_gradient(np.ones(2)).tolist()
+    [1.0, 1.0]
+    """
+    if not on_tensorflow():
+        return gradient
+    import tensorflow as tf  # the TensorFlow backend is loaded already
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.convert_to_tensor(gradient)
+    return gradient
 
 
 def replica_total(value):

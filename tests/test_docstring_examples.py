@@ -31,6 +31,7 @@ MODULES = [
     "albert_tf.data.pretraining",
     "albert_tf.data.checks",
     "albert_tf.errors",
+    "albert_tf.training.portable_update",
     "albert_tf.training.runner",
     "albert_tf.training.recipe",
     "albert_tf.training.cluster",

@@ -14,18 +14,23 @@ Per variable θ with gradient g (no bias correction, ε outside the square root)
 Exclusions are regular expressions searched (`re.search`) in the variable's Keras path, e.g.
 `encoder/layer_norm/gamma` or `mlm_head/output_bias`, as the original searched the TF1 variable name.
 
-All of that is the public `build` / `update_step` API. What Keras exposes no public hook for (clipping
-after the cross-replica sum, the schedule at the update count under accumulation, accumulation under
-several replicas, the slot index of a per-replica variable) is inherited from
-`albert_tf._compat.OriginalUpdateOptimizer`, which says why for each.
+All of that is the public `build` / `update_step` API, in `keras.ops`, so the same update runs on every
+backend. What differs by backend is the step around it. On TensorFlow, what Keras exposes no public hook
+for (clipping after the cross-replica sum, the schedule at the update count under accumulation,
+accumulation under several replicas, the slot index of a per-replica variable, counting skipped updates)
+is inherited from `albert_tf._compat.OriginalUpdateOptimizer`, which says why for each. On JAX (no
+`tf.distribute`), `albert_tf.training.portable_update.PortableUpdateOptimizer` gives the same step
+through public API, without TensorFlow.
 """
 
 import re
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from albert_tf._compat import OriginalUpdateOptimizer
+from albert_tf.backend import dense_gradient, on_tensorflow
+from albert_tf.training.portable_update import PortableUpdateOptimizer
 from albert_tf.training.schedules import WarmupPolynomialDecay
 
 __all__ = [
@@ -57,14 +62,19 @@ def _matches_any(name, patterns):
     return any(re.search(pattern, name) is not None for pattern in patterns)
 
 
-class _OriginalAdamBase(OriginalUpdateOptimizer):
+# Keras' backend is fixed when it is imported, so the step is chosen once, here.
+_StepBase = OriginalUpdateOptimizer if on_tensorflow() else PortableUpdateOptimizer
+
+
+class _OriginalAdamBase(_StepBase):
     """Adam moments without bias correction, decoupled decay with name exclusions, faithful clipping.
 
     The update itself is `update_step` (public API). Sparse (`IndexedSlices`) gradients are densified in
     `apply`, before anything else, so the clip measures the norm of the gradient itself, not of its
-    un-summed embedding rows (see `_densify`); otherwise the clip, and so the update, would change with
-    gradient accumulation or the number of replicas. Clipping, the schedule and accumulation follow the
-    original's one-device step as `OriginalUpdateOptimizer` describes.
+    un-summed embedding rows (see `albert_tf.backend.dense_gradient`); otherwise the clip, and so the
+    update, would change with gradient accumulation or the number of replicas. Clipping, the schedule and
+    accumulation follow the original's one-device step as `OriginalUpdateOptimizer` (TensorFlow) or
+    `PortableUpdateOptimizer` (other backends) describes.
     """
 
     def __init__(
@@ -125,22 +135,23 @@ class _OriginalAdamBase(OriginalUpdateOptimizer):
         index = self._variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         dtype = variable.dtype
-        # Embedding gradients arrive as IndexedSlices; the original's update is dense (it decays and
-        # moves rows that had no gradient), so densify rather than scatter.
-        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        # The original's update is dense (it decays and moves rows that had no gradient): `apply` has
+        # densified embedding gradients already, this is for a direct call of `update_step`.
+        gradient = ops.cast(dense_gradient(gradient), dtype)
+        self._watch_gradient(gradient)
         # (1 − β) is taken in Python double precision before the cast, as TF1 did with Python floats.
-        next_m = self.beta_1 * m + tf.cast(1.0 - self.beta_1, dtype) * gradient
-        next_v = self.beta_2 * v + tf.cast(1.0 - self.beta_2, dtype) * tf.square(gradient)
+        next_m = self.beta_1 * m + ops.cast(1.0 - self.beta_1, dtype) * gradient
+        next_v = self.beta_2 * v + ops.cast(1.0 - self.beta_2, dtype) * ops.square(gradient)
         self._commit(m, next_m)
         self._commit(v, next_v)
-        update = next_m / (tf.sqrt(next_v) + tf.cast(self.epsilon, dtype))
+        update = next_m / (ops.sqrt(next_v) + ops.cast(self.epsilon, dtype))
         if self._decay_flags[index]:
-            update += tf.cast(self.weight_decay_rate, dtype) * variable
+            update += ops.cast(self.weight_decay_rate, dtype) * variable
         return update
 
     def apply(self, grads, trainable_variables=None):
         # Every path clips, and every update is dense, so densify sparse gradients first.
-        return super().apply([_densify(g) for g in grads], trainable_variables)
+        return super().apply([dense_gradient(g) for g in grads], trainable_variables)
 
     def get_config(self):
         config = super().get_config()
@@ -161,27 +172,6 @@ class _OriginalAdamBase(OriginalUpdateOptimizer):
     def from_config(cls, config, custom_objects=None):
         # Keras deserialises the schedule in place; copy so the caller's config stays reusable.
         return super().from_config(dict(config), custom_objects=custom_objects)
-
-
-def _densify(gradient):
-    """The dense gradient of an `IndexedSlices` (duplicate rows summed); other values unchanged.
-
-    An embedding lookup's gradient arrives as `IndexedSlices` with one row per looked-up token, so a
-    token that occurs k times contributes k separate rows. `tf.clip_by_global_norm` (like
-    `tf.clip_by_norm` and value clipping) works on those rows as they are, so it measures
-    √(Σ‖row‖²) instead of the norm of their sum, i.e. not the norm of the gradient. Keras' gradient
-    accumulation adds the slices to a dense accumulator, so without this the clip would see a different
-    norm with accumulation than without it, and the all-reduce (which concatenates the replicas'
-    slices) could change it again. Densifying also makes that all-reduce dense, which for
-    pretraining-sized batches moves far less data than gathering every looked-up row.
-
-    The clip then sees the norm of the true gradient, as in the original's pretraining setup
-    (`use_one_hot_embeddings` on TPU gives a dense embedding gradient); the original run on CPU/GPU
-    (gather lookup) clipped on the un-summed rows, whose norm depends on how tokens repeat in the batch.
-    """
-    if isinstance(gradient, tf.IndexedSlices):
-        return tf.convert_to_tensor(gradient)
-    return gradient
 
 
 def _pattern_list(patterns, argument):
@@ -254,7 +244,7 @@ class AdamWeightDecayOptimizer(_OriginalAdamBase):
 
     def update_step(self, gradient, variable, learning_rate):
         update = self._adam_direction(gradient, variable)
-        self._commit(variable, variable - tf.cast(learning_rate, variable.dtype) * update)
+        self._commit(variable, variable - ops.cast(learning_rate, variable.dtype) * update)
 
 
 @keras.saving.register_keras_serializable(package="albert_tf")
@@ -331,13 +321,14 @@ class LAMBOptimizer(_OriginalAdamBase):
 
     def update_step(self, gradient, variable, learning_rate):
         update = self._adam_direction(gradient, variable)
-        learning_rate = tf.cast(learning_rate, variable.dtype)
+        learning_rate = ops.cast(learning_rate, variable.dtype)
         if self._adaptation_flags[self._variable_index(variable)]:
-            w_norm = tf.norm(variable, ord=2)
-            u_norm = tf.norm(update, ord=2)
-            one = tf.ones([], variable.dtype)
+            # ‖x‖₂ over the whole tensor, the same sum of squares as `tf.norm(x, ord=2)`.
+            w_norm = ops.sqrt(ops.sum(ops.square(variable)))
+            u_norm = ops.sqrt(ops.sum(ops.square(update)))
+            one = ops.ones([], variable.dtype)
             # Nested where as in the original, so a zero norm yields 1 without a 0/0 in the taken branch.
-            ratio = tf.where(w_norm > 0, tf.where(u_norm > 0, w_norm / u_norm, one), one)
+            ratio = ops.where(w_norm > 0, ops.where(u_norm > 0, w_norm / u_norm, one), one)
             learning_rate = ratio * learning_rate
         self._commit(variable, variable - learning_rate * update)
 
