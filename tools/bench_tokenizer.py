@@ -137,7 +137,9 @@ def run(lines: List[str], proto: bytes, sequence_length: int, batch_one_lines: i
         return [f["input_ids"] for f in tokenizer.encode_batch(batch, max_seq_length=sequence_length)]
 
     def graph(fn):
-        compiled = tf.function(fn)
+        # A concrete function, as a SavedModel signature calls it: a plain tf.function around a
+        # Keras layer adds ~0.3 ms of Python dispatch to every call, a third of a batch-1 call.
+        compiled = tf.function(fn, input_signature=[tf.TensorSpec([None], tf.string)]).get_concrete_function()
         return lambda batch: compiled(tf.constant(batch))["input_ids"].numpy().tolist()
 
     encoders = {
