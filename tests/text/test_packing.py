@@ -15,7 +15,7 @@ def _random_batch(rng, rows, longest):
 
 def test_pack_segments_equals_keras_hub_packer():
     rng = np.random.default_rng(0)
-    for sequence_length in (3, 4, 9, 16):
+    for sequence_length in (3, 4, 9, 16, 48):
         for num_segments in (1, 2):
             segments = [_random_batch(rng, 40, 20) for _ in range(num_segments)]
             ours = pack_segments(segments, sequence_length, start_id=2, end_id=3, pad_id=0)

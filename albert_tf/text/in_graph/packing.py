@@ -1,10 +1,9 @@
 """``[CLS] A [SEP] (B [SEP])`` with the original truncation, padded, in a few dense ops.
 
 keras-hub's ``MultiSegmentPacker`` gives the same result (``tests/text/test_packing.py`` compares
-them) but builds it with ragged concatenations: about 55 kernels a call, a third of a batch-1
-raw-string call's kernels (docs/bench_tokenizer_cpu.txt). Here the trimming is the same
-tensorflow-text kernel (``RoundRobinTrimmer``: the longer side is cut first, ties cut B) and each
-segment is placed with one gather at its offset.
+them) but builds it with ragged trimming and concatenation: about 55 kernels a call, a third of a
+batch-1 raw-string call's kernels (docs/bench_tokenizer_cpu.txt). Here the round-robin lengths are
+computed in closed form and each segment is placed with one gather at its offset.
 """
 
 from __future__ import annotations
@@ -12,7 +11,16 @@ from __future__ import annotations
 from typing import Sequence
 
 import tensorflow as tf
-import tensorflow_text as tf_text
+
+
+def kept_lengths(lengths: Sequence[tf.Tensor], budget: int) -> list:
+    """How many ids of each segment a round-robin trim to ``budget`` ids keeps (one id of A, one
+    of B, and so on: the longer side is cut first, a tie cuts B), as the original does."""
+    if len(lengths) == 1:
+        return [tf.minimum(lengths[0], budget)]
+    first, second = lengths
+    kept_first = tf.minimum(first, tf.maximum((budget + 1) // 2, budget - second))
+    return [kept_first, tf.minimum(second, budget - kept_first)]
 
 
 def pack_segments(segments: Sequence[tf.RaggedTensor], sequence_length: int, start_id: int, end_id: int,
@@ -21,7 +29,7 @@ def pack_segments(segments: Sequence[tf.RaggedTensor], sequence_length: int, sta
 
     Returns int32 ``input_ids`` (``pad_id`` after the last ``end_id``), ``input_mask`` and
     ``segment_ids`` (0 for the start, A and its end; 1 for B and its end), all ``[batch,
-    sequence_length]``. When the segments do not fit, ``tf_text.RoundRobinTrimmer`` shortens them.
+    sequence_length]``. Segments that do not fit are cut as :func:`kept_lengths` says.
 
     >>> a = tf.ragged.constant([[5, 6, 7, 8], [9]])
     >>> b = tf.ragged.constant([[10, 11], []])
@@ -36,17 +44,15 @@ def pack_segments(segments: Sequence[tf.RaggedTensor], sequence_length: int, sta
     if not 1 <= len(segments) <= 2:
         raise ValueError(f"Expected one or two segments, got {len(segments)}")
     length = int(sequence_length)
-    segments = [tf.cast(s, tf.int32) for s in segments]
-    trimmed = tf_text.RoundRobinTrimmer(length - len(segments) - 1).trim(segments)
-    batch = trimmed[0].nrows(out_type=tf.int32)
-    position = tf.range(length, dtype=tf.int32)[tf.newaxis, :]
-    ids = tf.fill(tf.stack([batch, length]), tf.constant(pad_id, tf.int32))
+    lengths = [tf.cast(s.row_lengths(), tf.int32)[:, tf.newaxis] for s in segments]
+    kept = kept_lengths(lengths, length - len(segments) - 1)
+    position = tf.range(length, dtype=tf.int32)[tf.newaxis, :] + tf.zeros_like(lengths[0])  # [batch, length]
+    ids = tf.where(position == 0, tf.constant(start_id, tf.int32), tf.constant(pad_id, tf.int32))
     segment_ids = tf.zeros_like(ids)
-    ids = tf.where(position == 0, tf.constant(start_id, tf.int32), ids)
-    offset = tf.ones([batch, 1], tf.int32)  # where the current segment starts
-    for index, segment in enumerate(trimmed):
-        end = offset + tf.cast(segment.row_lengths(), tf.int32)[:, tf.newaxis]  # the position of its end_id
-        dense = segment.to_tensor(shape=[None, length])
+    offset = tf.ones_like(kept[0])  # where the current segment starts
+    for index, (segment, count) in enumerate(zip(segments, kept)):
+        end = offset + count  # the position of its end_id
+        dense = tf.cast(segment, tf.int32).to_tensor(shape=[None, length])
         placed = tf.gather(dense, tf.clip_by_value(position - offset, 0, length - 1), batch_dims=1)
         ids = tf.where((position >= offset) & (position < end), placed, ids)
         ids = tf.where(position == end, tf.constant(end_id, tf.int32), ids)
