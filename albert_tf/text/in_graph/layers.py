@@ -165,8 +165,8 @@ class AlbertPreprocessor(keras.layers.Layer):
 
     Same ids as ``AlbertTokenizer.encode(text_a, text_b, max_seq_length=
     sequence_length)``: ``[CLS] A [SEP] (B [SEP])``, the original pair
-    truncation (longer side first, ties cut B: tensorflow-text's round-robin
-    trimmer, see :func:`~.packing.pack_segments`), padding with the ``<pad>`` id to ``sequence_length``.
+    truncation (longer side first, ties cut B: see
+    :func:`~.packing.pack_segments`), padding with the ``<pad>`` id to ``sequence_length``.
 
     ``exact_segmentation`` as in :class:`AlbertInGraphTokenizer`.
 
