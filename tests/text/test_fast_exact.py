@@ -140,3 +140,43 @@ def test_search_model_rewrites_only_what_differs(tokenizer):
 def test_op_search_setting_is_unchanged(tokenizer):
     layer = AlbertInGraphTokenizer.from_tokenizer(tokenizer, exact_segmentation=False)
     assert layer._pipeline._fast is None and layer._pipeline._segmenter is None
+
+
+def _model_with_rule(tmp_path, rule_tsv: str, **options) -> bytes:
+    import io
+
+    import sentencepiece
+
+    rules = tmp_path / "rules.tsv"
+    rules.write_text(rule_tsv)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(["the cab and the abacus", "a b c ab"] * 20), model_writer=model, vocab_size=30,
+        pad_id=0, unk_id=1, bos_id=-1, eos_id=-1, control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        normalization_rule_tsv=str(rules), hard_vocab_limit=False, minloglevel=2, **options)
+    return model.getvalue()
+
+
+def test_plain_ascii_normalisation_is_proven_from_the_character_map(tmp_path, stress, tokenizer):
+    """Rows of printable ASCII skip the SentencePiece op only where the model's character map
+    cannot touch them; a rule on ASCII ("ab" -> "x", or on "~" alone) is found in the trie."""
+    from albert_tf.text.in_graph.fast_exact import ascii_normalization_is_plain
+
+    assert ascii_normalization_is_plain(tokenizer.proto)  # nmt_nfkc leaves printable ASCII alone
+    assert not ascii_normalization_is_plain(_model_with_rule(tmp_path, "61 62\t78\n"))
+    assert not ascii_normalization_is_plain(_model_with_rule(tmp_path, "7E\t2D\n"))
+    assert ascii_normalization_is_plain(_model_with_rule(tmp_path, "FF21\t41\n"))  # a non-ASCII key only
+    assert not ascii_normalization_is_plain(_model_with_rule(tmp_path, "FF21\t41\n", add_dummy_prefix=False))
+
+    layer = AlbertInGraphTokenizer.from_tokenizer(tokenizer)
+    fast = layer._pipeline._fast
+    assert fast.plain_ascii
+    texts = layer.preprocess(tf.constant(stress + ["plain ascii, words!", "a", "~"]))
+    assert texts.shape[0] > 0 and tf.reduce_all(fast.normalize(texts) == fast._op_normalize(texts))
+
+    proto = _model_with_rule(tmp_path, "61 62\t78\n")
+    python = AlbertTokenizer.from_proto(proto)
+    lines = ["the cab and the abacus", "ab ab", "b a"]
+    assert not AlbertInGraphTokenizer(proto=proto)._pipeline._fast.plain_ascii
+    assert AlbertInGraphTokenizer(proto=proto)(tf.constant(lines)).to_list() == _python_ids(python, lines)
+    assert "x" in "".join(python.tokenize("the cab")), "the rule is applied, so skipping the op would differ"

@@ -33,6 +33,11 @@ merged. It differs in exactly these ways, each removed or detected here:
    score is a sum of at most one piece per character, so a row of ``n`` characters never reaches
    ``n * max|score|``: rows where that bound passes 0.9e5 are **routed** too.
 
+Normalising costs as much as the kernel's whole search (one more ``SentencepieceTokenizer`` call,
+about a third of a batch-32 call), so rows that are plain printable ASCII skip it where that is
+provably the identity plus the whitespace rules (:func:`ascii_normalization_is_plain`: no rule of
+the model's character map is made of printable ASCII alone).
+
 Nothing else differs, so outside the routed rows the kernel's ids are Python's, id for id; the
 routed rows go through :class:`~.unigram.UnigramSegmenter`, which does not run when no row is
 routed (:func:`~.gated.ragged_if`). ``tests/text/test_fast_exact.py`` checks both detectors fire and that the kernel alone is
@@ -88,6 +93,62 @@ def search_model(proto: bytes) -> Optional[bytes]:
     normalizer.remove_extra_whitespaces = False
     normalizer.escape_whitespaces = False
     return model.SerializeToString()
+
+
+# Printable ASCII words separated by single spaces: what `preprocess_text` leaves of most text.
+_PLAIN_ASCII = "[\\x21-\\x7e]+(?: [\\x21-\\x7e]+)*"
+
+
+def _charsmap_has_printable_ascii_key(charsmap: bytes) -> bool:
+    """Whether a SentencePiece ``precompiled_charsmap`` rewrites some string of printable ASCII.
+
+    The map is a uint32 size, a darts-clone double-array trie of the rewritten strings (UTF-8)
+    and their replacements; a walk of the trie along printable ASCII bytes only finds every such
+    key. A key with any other byte never matches inside printable ASCII text.
+    """
+    if len(charsmap) < 4:
+        return False
+    (size,) = struct.unpack_from("<I", charsmap)
+    units = np.frombuffer(charsmap[4:4 + size], dtype="<u4").astype(np.int64)
+    if not len(units):
+        return False
+
+    def offset(unit):  # darts-clone's DoubleArrayUnit::offset
+        return int((unit >> 10) << ((unit & (1 << 9)) >> 6))
+
+    stack = [offset(units[0])]
+    while stack:
+        base = stack.pop()
+        for byte in range(0x20, 0x7F):
+            child = base ^ byte
+            if child < len(units) and units[child] & ((1 << 31) | 0xFF) == byte:
+                if (units[child] >> 8) & 1:  # has_leaf: a key ends here
+                    return True
+                stack.append(child ^ offset(units[child]))
+    return False
+
+
+def ascii_normalization_is_plain(proto: bytes) -> bool:
+    """Whether SentencePiece normalises text matching ``_PLAIN_ASCII`` to "▁" + the text with
+    spaces as "▁": the default whitespace rules (dummy prefix in front, spaces escaped, extra
+    ones removed) and a character map that leaves printable ASCII alone. User-defined symbols
+    are only kept from being rewritten, which changes nothing where nothing is rewritten.
+
+    >>> import io, sentencepiece
+    >>> model = io.BytesIO()
+    >>> sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(["a b c"] * 10), model_writer=model,
+    ...     vocab_size=8, hard_vocab_limit=False, minloglevel=2)
+    >>> ascii_normalization_is_plain(model.getvalue())
+    True
+    """
+    from sentencepiece import sentencepiece_model_pb2 as model_pb2
+
+    model = model_pb2.ModelProto()
+    model.ParseFromString(proto)
+    spec = model.normalizer_spec
+    return (spec.add_dummy_prefix and spec.escape_whitespaces and spec.remove_extra_whitespaces
+            and not model.trainer_spec.treat_whitespace_as_suffix
+            and not _charsmap_has_printable_ascii_key(spec.precompiled_charsmap))
 
 
 class CharacterRoutes:
@@ -148,13 +209,23 @@ class FastExactSegmenter:
         self.pieces_table = np.array([p.piece.encode("utf-8") for p in model.pieces], dtype=object)
         self.routes = CharacterRoutes(proto)
         self.normalizer = normalizer
+        self.plain_ascii = ascii_normalization_is_plain(proto)
         self.kernel = tf_text.FastSentencepieceTokenizer(search)
         self._exact_ids = exact_ids
         self._exact_pieces = exact_pieces
 
     def normalize(self, texts) -> tf.Tensor:
         """SentencePiece's normalised text of each row (spaces as "▁", the dummy prefix added)."""
-        return tf.strings.reduce_join(self.normalizer.tokenize(texts), axis=1)
+        if not self.plain_ascii:
+            return self._op_normalize(texts)
+        plain = tf.strings.regex_full_match(texts, _PLAIN_ASCII)
+        others = tf.where(tf.logical_not(plain))
+        escaped = tf.strings.join(["\u2581", tf.strings.regex_replace(texts, " ", "\u2581")])
+        return tf.tensor_scatter_nd_update(escaped, others, self._op_normalize(tf.gather_nd(texts, others)))
+
+    def _op_normalize(self, texts) -> tf.Tensor:
+        # Padded with "" and joined: two kernels, where reduce_join on the ragged pieces runs ~20.
+        return tf.strings.reduce_join(self.normalizer.tokenize(texts).to_tensor(""), axis=1)
 
     def routed(self, normalized) -> tf.Tensor:
         """Rows of normalised text the kernel may get wrong (points 4 and 5): bool per row."""

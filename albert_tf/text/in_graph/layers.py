@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from albert_tf._compat import accept_string_inputs
+from albert_tf.text.in_graph.packing import pack_segments
 from albert_tf.text.in_graph.pipeline import pipeline_for
 from albert_tf.text.tokenizer import AlbertTokenizer, SpecialIdsMixin, model_source
 
@@ -164,8 +165,8 @@ class AlbertPreprocessor(keras.layers.Layer):
 
     Same ids as ``AlbertTokenizer.encode(text_a, text_b, max_seq_length=
     sequence_length)``: ``[CLS] A [SEP] (B [SEP])``, the original pair
-    truncation (longer side first, ties cut B; keras-hub's round-robin packer
-    gives exactly that), padding with the ``<pad>`` id to ``sequence_length``.
+    truncation (longer side first, ties cut B: see
+    :func:`~.packing.pack_segments`), padding with the ``<pad>`` id to ``sequence_length``.
 
     ``exact_segmentation`` as in :class:`AlbertInGraphTokenizer`.
 
@@ -219,18 +220,6 @@ class AlbertPreprocessor(keras.layers.Layer):
             exact_segmentation=exact_segmentation,
             name="tokenizer",
         )
-        from keras_hub.layers import MultiSegmentPacker  # heavy import, only when packing
-
-        # Padding with -1 marks padded slots, so the mask does not rely on the
-        # pad id never occurring in text.
-        self.packer = MultiSegmentPacker(
-            sequence_length=self.sequence_length,
-            start_value=self.tokenizer.cls_id,
-            end_value=self.tokenizer.sep_id,
-            pad_value=-1,
-            truncate="round_robin",
-            name="packer",
-        )
         accept_string_inputs(self)
         self.built = True
 
@@ -271,15 +260,8 @@ class AlbertPreprocessor(keras.layers.Layer):
 
     def pack(self, ids) -> dict:
         """Packs one or two ragged id batches ``[batch, None]`` (from ``self.tokenizer``) as ``call`` does."""
-        token_ids, segment_ids = self.packer(tuple(ids))
-        input_mask = tf.cast(tf.not_equal(token_ids, -1), tf.int32)
-        token_ids = tf.where(token_ids < 0, tf.cast(self.tokenizer.pad_id, token_ids.dtype), token_ids)
-        outputs = {
-            "input_ids": tf.cast(token_ids, tf.int32),
-            "input_mask": input_mask,
-            "segment_ids": tf.cast(segment_ids, tf.int32),
-        }
-        return outputs
+        tokenizer = self.tokenizer
+        return pack_segments(ids, self.sequence_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
 
     def compute_output_spec(self, inputs):
         first = self._segments(inputs)[0]
