@@ -9,8 +9,8 @@ E=H) and each precision (float32; bfloat16 as Keras' `mixed_bfloat16` policy) it
 with the same config, batch, sequence length, masked positions and optimizer (`keras.optimizers.Adam`: the
 original's LAMB is TensorFlow-only until it moves to the public optimizer API), dropout off, on synthetic
 in-memory batches. Inference is `predict` of `sequence_output` only, for both. The two implementations of a
-case are timed in alternating rounds (each round `--steps` steps), so a busy machine slows both alike; each
-figure is the median round. keras-hub's MLM model has no SOP head and projects E->H even when E=H; ours
+case are timed in alternating rounds (each round `--steps` steps, timed from the end of the first), so a
+busy machine slows both alike; each figure is the median round. keras-hub's MLM model has no SOP head and projects E->H even when E=H; ours
 trains SOP too. Both are charged the same model FLOPs.
 
 MFU = sequences/s x model FLOPs per sequence / peak FLOP/s. Model FLOPs count the matrix products only,

@@ -1,6 +1,7 @@
 """tools/bench_backends.py: its FLOP count against a hand count, its keras-hub twin against our model, and one
 short measurement on the tiny model (the figures themselves: docs/bench_backends.md)."""
 
+import doctest
 import json
 import types
 
@@ -20,6 +21,11 @@ def test_the_flop_count_is_the_hand_count_of_a_tiny_config():
     mlm = 2 * p * 32 * 16 + 2 * p * 16 * 300           # 2,048 + 19,200: the E-wide transform and the output layer
     assert bench_backends.model_flops(config, s, p, training=False) == forward == 286_720
     assert bench_backends.model_flops(config, s, p, training=True) == 3 * (forward + mlm) == 923_904
+
+
+def test_the_docstring_example_runs():
+    result = doctest.testmod(bench_backends)
+    assert result.attempted and not result.failed
 
 
 def test_bert_large_has_no_embedding_projection_and_24_unshared_layers():
