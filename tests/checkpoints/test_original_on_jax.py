@@ -9,9 +9,7 @@ only the backbone under `module/`, `init_from_group0`, and `save_original_checkp
 names and arrays back from the JAX model.
 """
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
@@ -19,20 +17,16 @@ import tensorflow as tf
 
 from tests.checkpoints.test_huggingface_parity import CASES, TOLERANCE
 from tests.checkpoints.test_original import case_checkpoint, write_tf1_checkpoint
-from tests.fresh_process import run_for_result
+from tests.fresh_process import require_jax, run_module_on_jax
 
-#: XLA's backend optimisations off: a quarter of this module's CPU time for these tiny models (measured), and
+#: XLA's backend optimisations off: a fifth of this module's CPU time for these tiny models (measured), and
 #: the outputs hold the same tolerance without them (as in tests/training/test_fit_on_jax.py).
 XLA_FLAGS = "--xla_backend_optimization_level=0"
-JAX_SIDE = "import runpy; runpy.run_module('tests.checkpoints.jax_original_side', run_name='__main__')"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    if importlib.util.find_spec("jax") is None:
-        if os.environ.get("ALBERT_TF_REQUIRE_JAX") == "1":
-            pytest.fail("ALBERT_TF_REQUIRE_JAX=1 but jax is not installed here (pip install -e '.[jax]').")
-        pytest.skip("jax is not installed: run by `make test-jax`, which adds the jax extra to .venv")
+    require_jax()
     directory = tmp_path_factory.mktemp("original_on_jax")
     cases, jobs = {}, {}
 
@@ -53,8 +47,7 @@ def runs(tmp_path_factory):
     job("hub", hub, config, inputs)
     job("group0", jobs["g1_k1"]["prefix"], config.replace(num_hidden_groups=2), inputs, init_from_group0=True)
 
-    result = run_for_result(JAX_SIDE, json.dumps(jobs), KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-                            XLA_FLAGS=XLA_FLAGS)
+    result = run_module_on_jax("tests.checkpoints.jax_original_side", json.dumps(jobs), xla_flags=XLA_FLAGS)
     assert result["backend"] == "jax"
     outputs = {name: dict(np.load(spec["outputs"])) for name, spec in jobs.items()}
     return cases, jobs, result["jobs"], outputs
