@@ -23,7 +23,6 @@ def run_for_result(script: str, *args: str, timeout: int = 600, **env: str):
     return json.loads(lines[-1][len("RESULT "):])
 
 
-
 def require_jax():
     """For tests whose JAX side needs TensorFlow beside JAX (`.venv` plus the `jax` extra), called before any
     costly set-up: skips without jax (`make test`), fails under ALBERT_TF_REQUIRE_JAX=1 (`make test-jax`,
