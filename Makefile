@@ -83,9 +83,10 @@ $(VENV_JAX)/.installed: setup.cfg pyproject.toml ci/requirements-jax.txt
 	$(VENV_JAX)/bin/$(COMPILE) $(VENV_JAX)/lib
 	touch $@
 
-# Then `model.fit` on JAX from the engine's tf.data readers (tests/training/test_fit_on_jax.py), which needs
-# TensorFlow and JAX in one environment: the main one plus the `jax` extra (not in `test`: jax 0.10 needs
-# NumPy 2, and `make test-low` tests NumPy 1.26.4; `make test` skips the module without jax).
+# Then `model.fit` on JAX from the engine's tf.data readers (tests/training/test_fit_on_jax.py) and original TF1
+# checkpoints loaded into JAX models (tests/checkpoints/test_original_on_jax.py), which need TensorFlow and JAX in
+# one environment: the main one plus the `jax` extra (not in `test`: jax 0.10 needs
+# NumPy 2, and `make test-low` tests NumPy 1.26.4; `make test` skips the modules without jax).
 $(VENV)/.installed-jax: $(VENV)/.installed
 	$(BIN)/python -m pip install --no-compile -e '.[jax]'
 	$(BIN)/$(COMPILE) $(VENV)/lib
@@ -93,7 +94,8 @@ $(VENV)/.installed-jax: $(VENV)/.installed
 
 test-jax: $(VENV_JAX)/.installed $(VENV)/.installed-jax
 	KERAS_BACKEND=jax $(VENV_JAX)/bin/python -m pytest -p no:xdist $(JAX_TESTS)
-	ALBERT_TF_REQUIRE_JAX=1 $(BIN)/python -m pytest -p no:xdist tests/training/test_fit_on_jax.py
+	ALBERT_TF_REQUIRE_JAX=1 $(BIN)/python -m pytest -p no:xdist tests/training/test_fit_on_jax.py \
+		tests/checkpoints/test_original_on_jax.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LOW) $(VENV_BEAM) $(VENV_JAX) build *.egg-info

@@ -214,6 +214,11 @@ def load_original_checkpoint(ckpt_prefix, config=None, init_from_group0=False, d
     the model is an error naming both shapes. `init_from_group0` reproduces the original's flag: groups
     the checkpoint lacks start from `group_0`. With `return_report=True`, returns `(model, ConversionReport)`.
 
+    TensorFlow reads the checkpoint (`tf.train.load_checkpoint`); the model is built on the current Keras
+    backend, so under `KERAS_BACKEND=jax` with TensorFlow installed beside JAX this returns a JAX model
+    (tests/checkpoints/test_original_on_jax.py). Without TensorFlow, convert once where it is installed
+    (`albert-convert --from original --to keras`) and load the `.keras` file.
+
     Example:
 
         config = AlbertConfig.from_json_file("albert_base/albert_config.json")

@@ -8,9 +8,7 @@ JAX's numbers. Every task family's model trains on its records there too. The JA
 interpreter (the Keras backend is fixed at import), with TensorFlow for tf.data only.
 """
 
-import importlib.util
 import json
-import os
 
 import keras
 import numpy as np
@@ -24,7 +22,7 @@ from albert_tf.data.schemas import PRETRAINING_SCHEMA, Field, resolve_lengths
 from albert_tf.export import export_saved_model
 from albert_tf.training.finetuning_records import record_fields
 from data_prep.tfexample import ExampleEncoder
-from tests.fresh_process import run_for_result
+from tests.fresh_process import require_jax, run_module_on_jax
 from tests.training.jax_fit_side import (BATCH, CONFIG, PREDICTIONS, SEQ, STEPS, TASKS, LossPerStep, fixed_batch,
                                         make_optimizer, task_of)
 
@@ -90,22 +88,17 @@ def write_records(directory):
 #: Two JAX CPU devices; XLA's backend optimisations off: they cost a third of the compile time of these tiny
 #: models (measured), and the trajectory check below holds at the same tolerance without them.
 XLA_FLAGS = "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0"
-JAX_SIDE = "import runpy; runpy.run_module('tests.training.jax_fit_side', run_name='__main__')"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    if importlib.util.find_spec("jax") is None:
-        if os.environ.get("ALBERT_TF_REQUIRE_JAX") == "1":
-            pytest.fail("ALBERT_TF_REQUIRE_JAX=1 but jax is not installed here (pip install -e '.[jax]').")
-        pytest.skip("jax is not installed: run by `make test-jax`, which adds the jax extra to .venv")
+    require_jax()
     directory = tmp_path_factory.mktemp("fit_on_jax")
     files = write_records(directory)
     keras.utils.set_random_seed(7)
     model = AlbertPretrainer(CONFIG)
     model.save_weights(str(directory / "initial.weights.h5"))
-    jax = run_for_result(JAX_SIDE, json.dumps(files), str(directory), KERAS_BACKEND="jax",
-                         JAX_PLATFORMS="cpu", XLA_FLAGS=XLA_FLAGS)
+    jax = run_module_on_jax("tests.training.jax_fit_side", json.dumps(files), str(directory), xla_flags=XLA_FLAGS)
     model.compile(optimizer=make_optimizer(), jit_compile=False)  # as the engine (--jit_compile off); XLA costs 4 s
     losses = LossPerStep()
     model.fit(pretraining_dataset(files["pretraining"], BATCH, SEQ, PREDICTIONS, is_training=False),
