@@ -339,7 +339,9 @@ class Demo:
             out = os.path.join(self.paths["finetune"], start.replace(" ", "_"))
             print(f"fine-tuning from {start}: {steps} steps of {FINETUNE_BATCH} sentences, "
                   f"{len(task_files.labels)} classes", flush=True)
-            result = run_finetuning(task, config, FinetuningOptions(output_dir=out, init_checkpoint=init, verbose=1),
+            # No SavedModel per run: the export stage serves the best classifier, exported once.
+            result = run_finetuning(task, config, FinetuningOptions(output_dir=out, init_checkpoint=init, verbose=1,
+                                                                    export=False),
                                     train_files=[records["train"]], eval_files=[records["dev"]],
                                     do_train=True, do_eval=True)
             if "preempted" in result.results:
