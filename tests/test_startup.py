@@ -158,11 +158,3 @@ def test_every_module_with_keras_objects_is_registered_when_keras_is_imported():
     assert defining
     missing = [m for m in defining if m not in sys.modules and m != "albert_tf._keras_registration"]
     assert not missing, f"not imported when Keras is: {missing}; add them to albert_tf._KERAS_MODULES"
-
-
-def test_the_processes_tests_start_have_no_scikit_learn():
-    from tests.fresh_process import cli_environment
-
-    done = subprocess.run([sys.executable, "-c", "import sklearn"], env=cli_environment(), capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode != 0 and "left out of the processes the tests start" in done.stderr

@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from tests.data_prep.generated_text import make_sentence, make_words, train_tiny_model
-from tests.fresh_process import cli_environment
 from tests.tools.shared_runs import build_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,7 +77,7 @@ def straight_finetune(fixtures, tmp_path_factory):
 
 
 def env():
-    return cli_environment()
+    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def finetune(fixtures, output_dir, *extra, task="sst-2", data=None):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from tests.data_prep.generated_text import random_documents, train_tiny_model, write_documents
-from tests.fresh_process import cli_environment
 from tests.tools.shared_runs import build_once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,7 +51,7 @@ def command(records, output_dir, *extra):
 
 
 def env():
-    return cli_environment()
+    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def final_weights(output_dir):

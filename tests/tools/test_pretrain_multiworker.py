@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.fresh_process import cli_environment
 from tests.tools.test_pretrain_cli import ROOT, final_weights, records  # noqa: F401  (records: a fixture)
 
 STEPS = 8
@@ -45,7 +44,8 @@ def command(records, output_dir, *extra):
 
 def worker_env(ports, index, temp_dir):
     tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
-    return cli_environment(TF_CONFIG=json.dumps(tf_config), TMPDIR=str(temp_dir))
+    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(tf_config),
+                TMPDIR=str(temp_dir))
 
 
 def start_workers(records, output_dir, temp_dir, *extra):
@@ -92,7 +92,7 @@ def test_two_workers_finish_follow_one_process_and_only_the_chief_writes(nodrop,
     one = tmp_path / "one"
     # The reference run's SavedModel is never read: not exported.
     done = subprocess.run(command(nodrop, one, "--strategy=one_device", "--export_dir=none"), cwd=ROOT, capture_output=True, text=True,
-                          env=cli_environment(), timeout=600)
+                          env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
     two = tmp_path / "two"
