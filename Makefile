@@ -85,8 +85,8 @@ $(VENV_JAX)/.installed: setup.cfg pyproject.toml ci/requirements-jax.txt
 
 # Then `model.fit` on JAX from the engine's tf.data readers (tests/training/test_fit_on_jax.py) and original TF1
 # checkpoints loaded into JAX models (tests/checkpoints/test_original_on_jax.py), which need TensorFlow and JAX in
-# one environment: the main one plus the `jax` extra (not in `test`: jax 0.10 needs
-# NumPy 2, and `make test-low` tests NumPy 1.26.4; `make test` skips the modules without jax).
+# one environment: the main one plus the `jax` extra (not in `test`: jax 0.10 needs NumPy 2, and
+# `make test-low` tests NumPy 1.26.4; `make test` skips the modules without jax).
 $(VENV)/.installed-jax: $(VENV)/.installed
 	$(BIN)/python -m pip install --no-compile -e '.[jax]'
 	$(BIN)/$(COMPILE) $(VENV)/lib
