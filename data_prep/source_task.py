@@ -195,12 +195,35 @@ def read_tsv(path: str) -> List[tuple]:
     return rows
 
 
-def write_task_records(task: SourceTask, tokenizer, max_seq_length: int, out_dir: str) -> dict:
+def few_label_rows(rows: Sequence[tuple], per_class: int, seed: int, source: str = "rows") -> List[tuple]:
+    """``per_class`` rows of every label, drawn by ``seed``, in their original order.
+
+    >>> rows = [(f"s{i}", "ab"[i % 2]) for i in range(10)]
+    >>> picked = few_label_rows(rows, 2, seed=1)
+    >>> sorted(label for _, label in picked), picked == few_label_rows(rows, 2, seed=1)
+    (['a', 'a', 'b', 'b'], True)
+    """
+    by_label = {}
+    for index, (_, label) in enumerate(rows):
+        by_label.setdefault(label, []).append(index)
+    if per_class < 1:
+        raise ValueError(f"{source}: a few-label draw needs at least 1 sentence per class; got {per_class}")
+    short = {label: len(indices) for label, indices in sorted(by_label.items()) if len(indices) < per_class}
+    if short:
+        raise ValueError(f"{source}: {per_class} sentences per class were asked for; these classes have fewer: {short}")
+    rng = random.Random(seed)
+    keep = sorted(i for label in sorted(by_label) for i in rng.sample(by_label[label], per_class))
+    return [rows[i] for i in keep]
+
+
+def write_task_records(task: SourceTask, tokenizer, max_seq_length: int, out_dir: str,
+                       train_per_class: Optional[int] = None, seed: int = 0) -> dict:
     """``train.tfrecord`` and ``dev.tfrecord`` in the classification schema of ``albert-finetune``.
 
     ``tokenizer`` is an :class:`~albert_tf.text.tokenizer.AlbertTokenizer`; sentences are packed as
     ``[CLS] sentence [SEP]``, cut to ``max_seq_length`` like the original GLUE converter. Returns
-    ``{split: path}``; complete files of an earlier call are kept.
+    ``{split: path}``; complete files of an earlier call are kept. ``train_per_class``: the training
+    split holds only that many sentences of each class, drawn by ``seed`` (:func:`few_label_rows`).
     """
     import numpy as np
 
@@ -219,6 +242,8 @@ def write_task_records(task: SourceTask, tokenizer, max_seq_length: int, out_dir
         if os.path.exists(path):
             continue
         rows = read_tsv(source)
+        if split == "train" and train_per_class is not None:
+            rows = few_label_rows(rows, train_per_class, seed, source)
         unknown = sorted({label for _, label in rows} - set(label_ids))
         if unknown:
             raise ValueError(f"{source}: labels {unknown} are not in {task.labels_file}")

@@ -10,19 +10,23 @@ before the next stage starts and printed with the console command that does the 
             (albert-create-pretraining-data), for the training and the held-out text
   pretrain  a tiny ALBERT, until its masked-LM accuracy is clearly above the unigram baseline
             (albert-pretrain), then evaluated on the held-out records
-  finetune  the which-book classifier from the pretrained weights and from random initialisation
+  finetune  the which-book classifier from the pretrained weights and from random initialisation,
+            with every labelled sentence and with a few per class (--few_label_sizes, several seeds)
   export    a SavedModel that takes raw strings
   serve     the SavedModel loaded in a fresh process (tools/demo_serve.py) that imports only
             tensorflow and tensorflow_text, answering fill-mask and classification queries
 
 A stage whose outputs are complete is skipped, so a second run only prints the summary; an
-interrupted stage resumes (pretraining from its last checkpoint). The summary table and
-curves.png are written to --work_dir.
+interrupted stage resumes (pretraining from its last checkpoint). The summary table
+(summary.txt), its data with the few-label comparison (summary.json) and curves.png are written to
+--work_dir.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import sys
@@ -65,10 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
     # accuracy between seeds); at 2e-4 both initialisations land within 0.02 across seeds.
     p.add_argument("--finetune_learning_rate", type=float, default=2e-4,
                    help="fine-tuning learning rate (AdamW), the same for both initialisations")
+    p.add_argument("--few_label_sizes", type=_sizes, default=(10, 40),
+                   help="labelled sentences per class of the few-label comparison, comma-separated (e.g. 10,40); "
+                        "every size is fine-tuned from both initialisations with each seed")
+    p.add_argument("--few_label_seeds", type=_positive, default=3,
+                   help="seeds per few-label size; a seed draws the sentences and the run")
+    p.add_argument("--few_label_steps", type=_positive, default=60, help="fine-tuning steps of each few-label run")
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
     p.add_argument("--presets", action="store_true",
                    help="only print every published preset's parameter count next to the paper's, and exit")
     return add_exit_status(p)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _sizes(text: str) -> tuple:
+    return tuple(_positive(part) for part in text.split(",") if part.strip())
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -113,6 +137,9 @@ def main(argv=None) -> int:
     table = demo.summary(results)
     table += f"\n\ntotal {time.time() - started:.0f} s; work directory {demo.work}"
     write_text_atomic(os.path.join(demo.work, "summary.txt"), table + "\n")
+    summary = {"stages": [dataclasses.asdict(r) for r in results], "seconds": round(time.time() - started, 1)}
+    summary.update({key: value for r in results for key, value in r.details.items()})
+    write_text_atomic(os.path.join(demo.work, "summary.json"), json.dumps(summary, indent=1) + "\n")
     print("\n" + table)
     return 0
 

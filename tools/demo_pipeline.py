@@ -32,6 +32,8 @@ TINY_CONFIG = dict(
 
 STAGES = ("corpus", "vocab", "records", "pretrain", "finetune", "export", "serve")
 
+INITIALISATIONS = ("pretrained", "random init")
+
 FINETUNE_BATCH = 32
 
 SERVE_QUERIES = {
@@ -61,6 +63,23 @@ class StageResult:
     metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
     artifacts: Dict[str, str] = dataclasses.field(default_factory=dict)
     note: str = ""
+    #: Results beyond the table row, for summary.json (the fine-tune stage's few-label comparison).
+    details: Dict[str, list] = dataclasses.field(default_factory=dict)
+
+
+def transfer_verdict(transfer: List[dict], margin: float = 0.01) -> str:
+    """One line on where the pretrained start led by more than `margin`, from the few-label rows.
+
+    >>> transfer_verdict([{"labels_per_class": 10, "pretrained": 0.6, "random_init": 0.4, "seeds": 3},
+    ...                   {"labels_per_class": 500, "pretrained": 0.8, "random_init": 0.81, "seeds": 1}])
+    'pretraining helped with 10 labelled sentences per class; not with 500'
+    """
+    helped = [str(r["labels_per_class"]) for r in transfer if r["pretrained"] - r["random_init"] > margin]
+    not_helped = [str(r["labels_per_class"]) for r in transfer if r["pretrained"] - r["random_init"] <= margin]
+    if not helped:
+        return "pretraining did not help at any number of labelled sentences per class (" + ", ".join(not_helped) + ")"
+    text = "pretraining helped with " + ", ".join(helped) + " labelled sentences per class"
+    return text + ("; not with " + ", ".join(not_helped) if not_helped else "")
 
 
 class StageFailed(SystemExit):
@@ -141,7 +160,9 @@ class Demo:
                         "dupe_factor": a.dupe_factor},
             "pretrain": {"batch": a.train_batch_size, "steps": a.num_train_steps, "lr": a.learning_rate,
                          "optimizer": a.optimizer, "config": TINY_CONFIG},
-            "finetune": {"epochs": a.finetune_epochs, "lr": a.finetune_learning_rate},
+            "finetune": {"epochs": a.finetune_epochs, "lr": a.finetune_learning_rate,
+                         "few_label_sizes": list(a.few_label_sizes), "few_label_seeds": a.few_label_seeds,
+                         "few_label_steps": a.few_label_steps},
         }
         settings = {}
         for stage in STAGES[: STAGES.index(name) + 1]:
@@ -317,7 +338,6 @@ class Demo:
     def finetune(self) -> StageResult:
         from albert_tf import AlbertConfig, AlbertTokenizer
         from albert_tf.tasks import Task, TaskDefaults
-        from albert_tf.training.finetuning import FinetuningOptions, run_finetuning
         from data_prep.source_task import write_source_task, write_task_records
 
         a = self.args
@@ -334,21 +354,14 @@ class Demo:
                                   train_step=steps, warmup_step=steps // 10, eval_batch_size=64),
             description="which book a sentence comes from (albert-demo)")
         config = AlbertConfig.from_json_file(self.paths["config"])
+        classes = len(task_files.labels)
         metrics, artifacts = {}, {}
-        for start, init in (("pretrained", os.path.join(self.paths["pretrain"], "model.keras")), ("random init", None)):
+        for start in INITIALISATIONS:
             out = os.path.join(self.paths["finetune"], start.replace(" ", "_"))
-            print(f"fine-tuning from {start}: {steps} steps of {FINETUNE_BATCH} sentences, "
-                  f"{len(task_files.labels)} classes", flush=True)
-            # No SavedModel per run: the export stage serves the best classifier, exported once.
-            result = run_finetuning(task, config, FinetuningOptions(output_dir=out, init_checkpoint=init, verbose=1,
-                                                                    export=False),
-                                    train_files=[records["train"]], eval_files=[records["dev"]],
-                                    do_train=True, do_eval=True)
-            if "preempted" in result.results:
-                raise StageStopped("finetune", result.results["preempted"], "step")
-            scores = result.eval or {}
-            if "eval_accuracy" not in scores:
-                raise StageFailed("finetune", f"the run from {start} in {out} gave no held-out accuracy")
+            print(f"fine-tuning from {start}: {steps} steps of {FINETUNE_BATCH} sentences, {classes} classes",
+                  flush=True)
+            result = self._finetune_once(task, config, start, out, records, seed=None, verbose=1)
+            scores = result.eval
             metrics[f"{start} accuracy"] = round(float(scores["eval_accuracy"]), 4)
             if "eval_loss" in scores:
                 metrics[f"{start} loss"] = round(float(scores["eval_loss"]), 4)
@@ -357,16 +370,63 @@ class Demo:
             curves = os.path.join(out, "curves.png")
             if os.path.exists(curves):
                 artifacts[start + " curves"] = curves
+
+        transfer = self._few_labels(task, config, tokenizer, task_files)
+        transfer.append({"labels_per_class": task_files.train_examples // classes,
+                         "pretrained": metrics["pretrained accuracy"],
+                         "random_init": metrics["random init accuracy"], "seeds": 1})
         gain = metrics["pretrained accuracy"] - metrics["random init accuracy"]
         note = (f"held-out accuracy {metrics['pretrained accuracy']:.3f} from the pretrained weights vs "
-                f"{metrics['random init accuracy']:.3f} from random initialisation ({gain:+.3f}; "
-                f"chance {1 / len(task_files.labels):.3f})")
-        if gain <= 0.01:
-            note += (f"; pretraining did not help at {a.num_train_steps} steps, likely because which book a "
-                     "sentence is from shows in its words, which the randomly initialised model learns directly "
-                     "from the labelled sentences")
+                f"{metrics['random init accuracy']:.3f} from random initialisation with every labelled sentence "
+                f"({gain:+.3f}; chance {1 / classes:.3f}); {transfer_verdict(transfer)}")
         print(note)
-        return StageResult("finetune", steps=steps, metrics=metrics, artifacts=artifacts, note=note)
+        return StageResult("finetune", steps=steps, metrics=metrics, artifacts=artifacts, note=note,
+                           details={"transfer": transfer})
+
+    def _finetune_once(self, task, config, start, out, records, seed, verbose, train_step=None):
+        """One `run_finetuning` from `start` (one of INITIALISATIONS); stops the demo unless it scored."""
+        from albert_tf.training.finetuning import FinetuningOptions, run_finetuning
+
+        init = os.path.join(self.paths["pretrain"], "model.keras") if start == "pretrained" else None
+        few = {} if train_step is None else {"train_step": train_step, "warmup_step": train_step // 10,
+                                             "save_checkpoints_steps": train_step}
+        # No SavedModel per run: the export stage serves the best classifier, exported once.
+        options = FinetuningOptions(output_dir=out, init_checkpoint=init, verbose=verbose, export=False,
+                                    **({} if seed is None else {"seed": seed}), **few)
+        result = run_finetuning(task, config, options, train_files=[records["train"]],
+                                eval_files=[records["dev"]], do_train=True, do_eval=True)
+        if "preempted" in result.results:
+            raise StageStopped("finetune", result.results["preempted"], "step")
+        if "eval_accuracy" not in (result.eval or {}):
+            raise StageFailed("finetune", f"the run from {start} in {out} gave no held-out accuracy")
+        return result
+
+    def _few_labels(self, task, config, tokenizer, task_files) -> List[dict]:
+        """Fine-tunes from both initialisations on `labels_per_class` sentences of each class, one seed
+        drawing both the sentences and the run; returns the means over seeds, smallest size first."""
+        from data_prep.source_task import write_task_records
+
+        a = self.args
+        rows = []
+        for per_class in a.few_label_sizes:
+            scores = {start: [] for start in INITIALISATIONS}
+            for seed in range(1, a.few_label_seeds + 1):
+                folder = os.path.join(self.paths["finetune"], "few_labels", f"{per_class}_per_class_seed_{seed}")
+                subset = write_task_records(task_files, tokenizer, a.max_seq_length, os.path.join(folder, "records"),
+                                            train_per_class=per_class, seed=seed)
+                for start in INITIALISATIONS:
+                    out = os.path.join(folder, start.replace(" ", "_"))
+                    result = self._finetune_once(task, config, start, out, subset, seed=seed, verbose=0,
+                                                 train_step=a.few_label_steps)
+                    scores[start].append(float(result.eval["eval_accuracy"]))
+                    shutil.rmtree(os.path.join(out, "checkpoints"), ignore_errors=True)
+                print(f"  {per_class} labelled sentences per class, seed {seed}: "
+                      + ", ".join(f"{start} {scores[start][-1]:.3f}" for start in INITIALISATIONS), flush=True)
+            rows.append({"labels_per_class": per_class,
+                         "pretrained": round(sum(scores["pretrained"]) / len(scores["pretrained"]), 4),
+                         "random_init": round(sum(scores["random init"]) / len(scores["random init"]), 4),
+                         "seeds": a.few_label_seeds})
+        return rows
 
     def export(self) -> StageResult:
         import keras
@@ -426,6 +486,14 @@ class Demo:
                          f"{metrics}")
             if r.note:
                 lines.append(f"{'':<34}{r.note}")
+        for r in results:
+            if r.details.get("transfer"):
+                lines += ["", "transfer: held-out accuracy after fine-tuning on N labelled sentences per class "
+                              "(mean over seeds)",
+                          f"{'N per class':>12}{'pretrained':>12}{'random init':>13}{'gain':>8}{'seeds':>7}"]
+                for row in r.details["transfer"]:
+                    lines.append(f"{row['labels_per_class']:>12}{row['pretrained']:>12.3f}{row['random_init']:>13.3f}"
+                                 f"{row['pretrained'] - row['random_init']:>+8.3f}{row['seeds']:>7}")
         lines.append("")
         lines.append("artifacts:")
         for r in results:

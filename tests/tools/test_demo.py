@@ -1,6 +1,7 @@
 """albert-demo on a user corpus: the data stages run, write their summary, and are skipped when complete."""
 
 import doctest
+import json
 import os
 
 import pytest
@@ -76,7 +77,7 @@ def test_every_stage_end_to_end_at_toy_size(tmp_path, capsys):
     argv = ["--work_dir", str(work), "--corpus", str(corpus), "--corpus_format", "lines", "--vocab_size", "150",
             "--dupe_factor", "1", "--max_seq_length", "32", "--max_predictions_per_seq", "4",
             "--train_batch_size", "8", "--num_train_steps", "2", "--save_checkpoints_steps", "1",
-            "--finetune_epochs", "1"]
+            "--finetune_epochs", "1", "--few_label_sizes", "2", "--few_label_seeds", "1", "--few_label_steps", "2"]
     assert demo.main(argv) == 0
     assert task_names() == registered  # the demo's own task never enters the global registry
     summary = (work / "summary.txt").read_text()
@@ -84,6 +85,17 @@ def test_every_stage_end_to_end_at_toy_size(tmp_path, capsys):
         assert f"{stage:<10}done" in summary, summary
     assert "unigram baseline" in summary and "random init accuracy" in summary
     assert "fresh process, imports: tensorflow, tensorflow_text" in summary
+    # The few-label comparison: 2 sentences per class (one seed), then every labelled sentence.
+    transfer = json.loads((work / "summary.json").read_text())["transfer"]
+    assert [row["labels_per_class"] for row in transfer][0] == 2 and len(transfer) == 2
+    assert transfer[1]["labels_per_class"] > 2 and [row["seeds"] for row in transfer] == [1, 1]
+    for row in transfer:
+        assert 0.0 <= row["pretrained"] <= 1.0 and 0.0 <= row["random_init"] <= 1.0
+    assert "transfer: held-out accuracy after fine-tuning on N labelled sentences per class" in summary
+    import tensorflow as tf
+
+    drawn = work / "finetune" / "few_labels" / "2_per_class_seed_1" / "records" / "train.tfrecord"
+    assert sum(1 for _ in tf.data.TFRecordDataset(str(drawn))) == 4
     out = capsys.readouterr().out
     assert "fill-mask" in out and "classify" in out
     assert os.path.isdir(work / "export" / "classifier") and os.path.isdir(work / "export" / "fill-mask")
