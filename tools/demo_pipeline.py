@@ -82,6 +82,32 @@ def transfer_verdict(transfer: List[dict], margin: float = 0.01) -> str:
     return text + ("; not with " + ", ".join(not_helped) if not_helped else "")
 
 
+def plot_transfer(transfer: List[dict], path: str, chance: float) -> Optional[str]:
+    """`path` (a PNG): held-out accuracy against labelled sentences per class, one line per initialisation.
+    Returns None without writing when matplotlib (the ``plot`` extra) is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    sizes = [row["labels_per_class"] for row in transfer]
+    figure, axes = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    for key, label in (("pretrained", "pretrained"), ("random_init", "random init")):
+        axes.plot(sizes, [row[key] for row in transfer], marker="o", label=label)
+    axes.axhline(chance, color="grey", linestyle=":", label="chance")
+    axes.set_xscale("log")
+    axes.set_xlabel("labelled sentences per class (log scale)")
+    axes.set_ylabel("held-out accuracy")
+    axes.set_title("few-label fine-tuning (mean over seeds)")
+    axes.legend()
+    figure.savefig(path + ".incomplete.png", dpi=100)
+    plt.close(figure)
+    os.replace(path + ".incomplete.png", path)
+    return path
+
+
 class StageFailed(SystemExit):
     """A stage's result is not what the next stage needs: the demo stops with this one line."""
 
@@ -380,6 +406,8 @@ class Demo:
                 f"{metrics['random init accuracy']:.3f} from random initialisation with every labelled sentence "
                 f"({gain:+.3f}; chance {1 / classes:.3f}); {transfer_verdict(transfer)}")
         print(note)
+        if plot_transfer(transfer, os.path.join(self.paths["finetune"], "transfer.png"), chance=1 / classes):
+            artifacts["transfer curve"] = os.path.join(self.paths["finetune"], "transfer.png")
         return StageResult("finetune", steps=steps, metrics=metrics, artifacts=artifacts, note=note,
                            details={"transfer": transfer})
 

@@ -9,6 +9,8 @@ the newest checkpoint in `--output_dir/checkpoints` by itself.
 """
 
 import argparse
+import glob
+import json
 import logging
 import os
 import shlex
@@ -147,6 +149,30 @@ def check_config(args, config):
         check_vocabulary(config, source, args.spm_model_file, args.allow_vocab_mismatch)
 
 
+def check_file_sharding(args):
+    """A file per worker when a cluster shards by file, checked before TensorFlow starts.
+
+    Local paths only: remote globs (``gs://``) need TensorFlow and are checked when the data is read.
+    A malformed ``TF_CONFIG`` is left to the strategy, whose error names it.
+    """
+    if args.shard_input_by != "file" or args.strategy != "multi_worker" or not args.do_train:
+        return
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "")).get("cluster", {})
+        workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    except (ValueError, AttributeError, TypeError):
+        return
+    parts = [p.strip() for p in args.input_file.split(",") if p.strip()]
+    if workers < 2 or any("://" in p for p in parts):
+        return
+    files = len({f for p in parts for f in glob.glob(p)})
+    if 0 < files < workers:
+        raise ValueError(
+            f"--input_file {args.input_file}: {files} input file(s) for {workers} input pipelines (workers): each reads "
+            "whole files, so write at least one shard per worker (--num_output_shards of "
+            "albert-create-pretraining-data) or shard by record (--shard_input_by record).")
+
+
 def locate_command(args, first: int, last: int) -> str:
     """The `albert-locate-batches` command that lists the records of steps `first`..`last` of this run."""
     if args.shard_input_by == "file" and args.strategy in ("multi_worker", "tpu"):
@@ -166,6 +192,7 @@ def main(argv=None):
 
     config = AlbertConfig.from_json_file(args.albert_config_file)
     check_config(args, config)
+    check_file_sharding(args)
     # First TensorFlow work of the process: MultiWorkerMirroredStrategy must come before any other op.
     strategy = select_strategy_from_flags(args)
 

@@ -92,6 +92,7 @@ def test_every_stage_end_to_end_at_toy_size(tmp_path, capsys):
     for row in transfer:
         assert 0.0 <= row["pretrained"] <= 1.0 and 0.0 <= row["random_init"] <= 1.0
     assert "transfer: held-out accuracy after fine-tuning on N labelled sentences per class" in summary
+    assert (work / "finetune" / "transfer.png").stat().st_size > 0  # the curve (matplotlib is a test extra)
     import tensorflow as tf
 
     drawn = work / "finetune" / "few_labels" / "2_per_class_seed_1" / "records" / "train.tfrecord"

@@ -172,3 +172,18 @@ def test_one_bad_record_costs_that_record_only(records, tmp_path, capsys):
     assert corrupt["records_kept"] == len(original) - 1
     assert list(read_records(corrupt["repaired"][str(broken)])) == original[:2] + original[3:]
     assert "1 damaged shard(s), 1 corrupt record(s) skipped, 0 truncated tail(s) dropped" in err
+
+
+def test_file_sharding_on_a_cluster_is_checked_before_tensorflow(tmp_path, monkeypatch):
+    for name in ("a.tfrecord", "b.tfrecord"):
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["h1:1", "h2:2", "h3:3"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    parsed = pretrain.build_parser().parse_args([
+        "--albert_config_file=c.json", f"--input_file={tmp_path}/*.tfrecord", "--output_dir=o", "--strategy=multi_worker"])
+    with pytest.raises(ValueError, match=r"2 input file\(s\) for 3 input pipelines"):
+        pretrain.check_file_sharding(parsed)
+    parsed.shard_input_by = "record"  # every worker reads every file: any count will do
+    pretrain.check_file_sharding(parsed)
+    parsed.shard_input_by, parsed.input_file = "file", "gs://bucket/train-*.tfrecord"  # remote: checked when read
+    pretrain.check_file_sharding(parsed)
