@@ -49,13 +49,36 @@ def seed_interval(values):
     return mean, (float(low), float(high))
 
 
-def label_shares(work_dir):
+def label_shares(work_dir, split="heldout"):
     """The share of label 1 (not in order / not the next segment) in each held-out set, from its summary."""
     shares = {}
     for task in OBJECTIVES:
-        with open(os.path.join(work_dir, f"heldout-{task}.summary.json")) as f:
+        with open(os.path.join(work_dir, f"{split}-{task}.summary.json")) as f:
             shares[task] = json.load(f)["totals"]["label_1_share"]
     return shares
+
+
+def split_document_tails(source: str, kept: str, tails: str, fraction: float) -> int:
+    """Writes each document of `source` (blank-line separated, one sentence a line) without its last
+    `fraction` of lines to `kept`, and those lines, as a document of their own, to `tails`.
+
+    The tails are held-out text from documents the model trained on: a model that answers NSP by recognising
+    the document scores well on their pairs and not on new documents'. Documents under 10 lines stay whole.
+    Returns how many documents gave a tail. Writes are atomic.
+    """
+    with open(source, encoding="utf-8") as f:
+        documents = [block.strip("\n").split("\n") for block in f.read().split("\n\n") if block.strip()]
+    kept_docs, tail_docs = [], []
+    for lines in documents:
+        cut = len(lines) - int(len(lines) * fraction)
+        if len(lines) < 10 or cut == len(lines):
+            kept_docs.append(lines)
+            continue
+        kept_docs.append(lines[:cut])
+        tail_docs.append(lines[cut:])
+    for path, docs in ((kept, kept_docs), (tails, tail_docs)):
+        write_text_atomic(path, "\n\n".join("\n".join(lines) for lines in docs) + "\n")
+    return len(tail_docs)
 
 
 def score(model_file, eval_pattern, max_seq_length, max_predictions_per_seq):
@@ -98,7 +121,12 @@ def main(argv=None):
     p.add_argument("--num_train_steps", type=int, default=1500)
     p.add_argument("--learning_rate", type=float, default=2e-3,
                    help="LAMB; the same for both objectives (the budget is small, so above the sqrt-scaled rate)")
+    p.add_argument("--heldout_tail", type=float, default=0.0,
+                   help="also hold out the last FRACTION of every training document (e.g. 0.1) and score both models "
+                        "on pairs from those tails: held-out text of documents seen in training (0: off)")
     args = p.parse_args(argv)
+    if not 0.0 <= args.heldout_tail < 0.5:
+        p.error(f"--heldout_tail: expected a fraction in [0, 0.5); got {args.heldout_tail}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if not seeds:
         p.error("--seeds: expected at least one integer, e.g. 1,2")
@@ -120,7 +148,24 @@ def main(argv=None):
         if not os.path.exists(os.path.join(w, name)):
             run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", os.path.join(w, name),
                  "--format", fmt], log)
-    train_text = ",".join(os.path.join(w, n) for n in ("train_wiki.txt", "train_gutenberg.txt"))
+    protocol = os.path.join(w, "protocol.json")
+    if os.path.exists(protocol) and json.load(open(protocol)).get("heldout_tail", 0.0) != args.heldout_tail:
+        p.error(f"--work_dir {w} was made with another --heldout_tail ({json.load(open(protocol))}); use a new one")
+    write_text_atomic(protocol, json.dumps({"heldout_tail": args.heldout_tail}))
+    train_names = ["train_wiki.txt", "train_gutenberg.txt"]
+    splits = [("heldout", os.path.join(w, "heldout.txt"))]
+    if args.heldout_tail:
+        tails = []
+        for name in train_names:
+            kept, tail = name.replace(".txt", ".kept.txt"), name.replace(".txt", ".tails.txt")
+            if not (os.path.exists(os.path.join(w, kept)) and os.path.exists(os.path.join(w, tail))):
+                count = split_document_tails(os.path.join(w, name), os.path.join(w, kept), os.path.join(w, tail),
+                                             args.heldout_tail)
+                print(f"{name}: the last {args.heldout_tail:.0%} of {count} documents held out", flush=True)
+            tails.append(os.path.join(w, tail))
+        train_names = [n.replace(".txt", ".kept.txt") for n in train_names]
+        splits.append(("tails", ",".join(tails)))
+    train_text = ",".join(os.path.join(w, n) for n in train_names)
 
     # 2. One vocabulary for both.
     spm = os.path.join(w, "spm")
@@ -133,7 +178,7 @@ def main(argv=None):
               "--max_predictions_per_seq", str(args.max_predictions_per_seq), "--random_seed", "12345"]
     for objective in OBJECTIVES:
         flag = ["--random_next_sentence", "true" if objective == "nsp" else "false"]
-        for split, text, dupe in (("train", train_text, args.dupe_factor), ("heldout", os.path.join(w, "heldout.txt"), 1)):
+        for split, text, dupe in (("train", train_text, args.dupe_factor), *((name, text, 1) for name, text in splits)):
             if not glob.glob(os.path.join(w, f"{split}-{objective}-*.tfrecord")):
                 run([py, "-m", "tools.create_pretraining_data", "--input_file", text, "--output_file",
                      os.path.join(w, f"{split}-{objective}-{{shard}}.tfrecord"), "--dupe_factor", str(dupe),
@@ -166,35 +211,46 @@ def main(argv=None):
                  "--strategy", "one_device", "--precision", "fp32", "--verbose", "0", "--export_dir", "none"], log)
 
     # 5. Each model on both kinds of held-out pairs.
+    # "nsp"/"sop": pairs from new documents; "tails_nsp"/"tails_sop": from the held-out tails of training ones.
+    columns = [(task, "heldout", task) for task in OBJECTIVES]
+    if args.heldout_tail:
+        columns += [(f"tails_{task}", "tails", task) for task in OBJECTIVES]
     scores = {}
     for (objective, seed), out in runs.items():
-        for task in OBJECTIVES:
-            correct, total = score(os.path.join(out, "model.keras"), os.path.join(w, f"heldout-{task}-*.tfrecord"),
+        for column, split, task in columns:
+            correct, total = score(os.path.join(out, "model.keras"), os.path.join(w, f"{split}-{task}-*.tfrecord"),
                                    args.max_seq_length, args.max_predictions_per_seq)
-            scores.setdefault(objective, {}).setdefault(task, []).append(
+            scores.setdefault(objective, {}).setdefault(column, []).append(
                 {"seed": seed, "accuracy": correct / total, "pairs": total, "wilson95": wilson(correct, total)})
     table = {}
     for objective in OBJECTIVES:
-        for task in OBJECTIVES:
-            mean, interval = seed_interval([s["accuracy"] for s in scores[objective][task]])
-            table[f"{objective}_trained_on_{task}"] = {"mean": mean, "seeds95": interval, "paper": PAPER[objective][task]}
+        for column, _, task in columns:
+            mean, interval = seed_interval([s["accuracy"] for s in scores[objective][column]])
+            table[f"{objective}_trained_on_{column}"] = {"mean": mean, "seeds95": interval,
+                                                         "paper": PAPER[objective][task]}
     summary = {"command": "python tools/acceptance_sop_nsp.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "config": config, "seeds": seeds, "num_train_steps": args.num_train_steps,
                "train_batch_size": args.train_batch_size, "learning_rate": args.learning_rate,
                "scores": scores, "table": table, "seconds": time.time() - started}
     majority = {task: max(share, 1 - share) for task, share in label_shares(w).items()}
+    if args.heldout_tail:
+        majority.update({f"tails_{task}": max(share, 1 - share) for task, share in label_shares(w, "tails").items()})
     summary["majority_baseline"] = majority
     write_text_atomic(os.path.join(args.docs_dir, "sop_vs_nsp.json"), json.dumps(summary, indent=2))
-    print(f"majority-class baseline: held-out NSP {majority['nsp']:.3f}, held-out SOP {majority['sop']:.3f}")
-    print("| pretrained on | held-out NSP | held-out SOP | paper NSP / SOP |")
-    print("|---|---|---|---|")
+    titles = {"nsp": "held-out NSP", "sop": "held-out SOP", "tails_nsp": "NSP, tails of training documents",
+              "tails_sop": "SOP, tails of training documents"}
+    names = [column for column, _, _ in columns]
+    print("majority-class baseline: " + ", ".join(f"{titles[c]} {majority[c]:.3f}" for c in names))
+    print("| pretrained on | " + " | ".join(titles[c] for c in names) + " | paper NSP / SOP |")
+    print("|---" * (len(names) + 2) + "|")
     for objective in OBJECTIVES:
         cells = []
-        for task in ("nsp", "sop"):  # the columns' order
-            row = table[f"{objective}_trained_on_{task}"]
+        for column in names:
+            row = table[f"{objective}_trained_on_{column}"]
             spread = "" if row["seeds95"] is None else f" [{row['seeds95'][0]:.3f}, {row['seeds95'][1]:.3f}]"
             cells.append(f"{row['mean']:.3f}{spread}")
-        print(f"| {objective.upper()} | {cells[0]} | {cells[1]} | {PAPER[objective]['nsp']:.3f} / {PAPER[objective]['sop']:.3f} |")
+        print(f"| {objective.upper()} | " + " | ".join(cells)
+              + f" | {PAPER[objective]['nsp']:.3f} / {PAPER[objective]['sop']:.3f} |")
 
 
 if __name__ == "__main__":

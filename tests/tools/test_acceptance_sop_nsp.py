@@ -28,3 +28,21 @@ def test_a_missing_data_folder_is_one_line_naming_it(tmp_path, capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "wikitext-2" / "wiki.valid.tokens") in err and "Traceback" not in err
+
+
+def test_document_tails_are_held_out_whole_and_in_order(tmp_path):
+    long_doc = [f"long sentence {i}." for i in range(20)]
+    short_doc = [f"short sentence {i}." for i in range(5)]
+    source = tmp_path / "corpus.txt"
+    source.write_text("\n".join(long_doc) + "\n\n" + "\n".join(short_doc) + "\n")
+    count = tool.split_document_tails(str(source), str(tmp_path / "kept.txt"), str(tmp_path / "tails.txt"), 0.1)
+    assert count == 1  # the 5-line document is too short to give a tail
+    kept = [block.split("\n") for block in (tmp_path / "kept.txt").read_text().strip().split("\n\n")]
+    assert kept == [long_doc[:18], short_doc]
+    assert (tmp_path / "tails.txt").read_text() == "\n".join(long_doc[18:]) + "\n"
+
+
+def test_a_tail_fraction_out_of_range_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        tool.main(["--shared", str(tmp_path), "--work_dir", str(tmp_path / "w"), "--heldout_tail", "0.7"])
+    assert stopped.value.code == 2 and "--heldout_tail: expected a fraction in [0, 0.5); got 0.7" in capsys.readouterr().err
