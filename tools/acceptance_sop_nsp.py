@@ -149,8 +149,9 @@ def main(argv=None):
             run([py, "-m", "tools.prepare_corpus", "--input", source, "--output", os.path.join(w, name),
                  "--format", fmt], log)
     protocol = os.path.join(w, "protocol.json")
-    if os.path.exists(protocol) and json.load(open(protocol)).get("heldout_tail", 0.0) != args.heldout_tail:
-        p.error(f"--work_dir {w} was made with another --heldout_tail ({json.load(open(protocol))}); use a new one")
+    made = json.load(open(protocol)) if os.path.exists(protocol) else {"heldout_tail": args.heldout_tail}
+    if made.get("heldout_tail", 0.0) != args.heldout_tail:
+        p.error(f"--work_dir {w} was made with another --heldout_tail ({made}); use a new one")
     write_text_atomic(protocol, json.dumps({"heldout_tail": args.heldout_tail}))
     train_names = ["train_wiki.txt", "train_gutenberg.txt"]
     splits = [("heldout", os.path.join(w, "heldout.txt"))]

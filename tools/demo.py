@@ -33,7 +33,7 @@ import sys
 import time
 
 from .demo_pipeline import STAGES, Demo, write_text_atomic
-from .flags import add_exit_status, cli_entry_point
+from .flags import add_exit_status, cli_entry_point, comma_list, positive_int
 
 EXAMPLE = """example:
   albert-demo --work_dir /tmp/albert_demo
@@ -72,27 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--few_label_sizes", type=_sizes, default=(10, 40),
                    help="labelled sentences per class of the few-label comparison, comma-separated (e.g. 10,40); "
                         "every size is fine-tuned from both initialisations with each seed")
-    p.add_argument("--few_label_seeds", type=_positive, default=2,
+    p.add_argument("--few_label_seeds", type=positive_int, default=2,
                    help="seeds per few-label size; a seed draws the sentences and the run")
-    p.add_argument("--few_label_steps", type=_positive, default=40, help="fine-tuning steps of each few-label run")
+    p.add_argument("--few_label_steps", type=positive_int, default=40, help="fine-tuning steps of each few-label run")
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run")
     p.add_argument("--presets", action="store_true",
                    help="only print every published preset's parameter count next to the paper's, and exit")
     return add_exit_status(p)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
 def _sizes(text: str) -> tuple:
-    return tuple(_positive(part) for part in text.split(",") if part.strip())
+    return tuple(positive_int(part) for part in comma_list(text))
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
