@@ -6,10 +6,14 @@ BIN := $(VENV)/bin
 # pip byte-compiles every installed file on one core (about half of a cached install); compileall -j 0
 # does the same work on every core afterwards. Installs run with --no-compile, then $(COMPILE) <venv>.
 COMPILE = python -m compileall -q -j 0
-# Tests run on 2 cores in CI; -n auto uses every core a machine has, and loadfile runs each module on one
-# worker, so that module fixtures (exports, trained runs) are built once, not once per worker, and in the
-# order tests/conftest.py gives (the longest modules first), not by their number of tests.
-PYTEST_ARGS ?= -n auto --dist loadfile --no-loadscope-reorder
+# Tests run on 2 cores in CI. One pytest worker more than there are cores: the tests' processes often wait
+# (on the CLI subprocesses they start, and on this VM on files that the host's memory reclaim dropped from
+# the page cache), and a worker per core left a core idle for 100-170 s of a 640-700 s run; with one more,
+# 28 s of 626 s. loadfile runs each module on one worker, so that module fixtures (exports, trained runs)
+# are built once, not once per worker, and in the order tests/conftest.py gives (the longest modules
+# first), not by their number of tests. PYTEST_EXTRA adds options (.ci/run: --durations=20).
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+PYTEST_ARGS ?= -n $(WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_EXTRA)
 
 .PHONY: demo test test-low test-beam test-jax venv clean
 
